@@ -1,0 +1,190 @@
+"""Profiles (every non-secret setting, in `profiles/*.toml`) and the connection from dlt config.
+
+Secrets never live in a profile: they come from dlt's providers, i.e. the environment
+(`SOURCES__KICKSCALE__API_KEY`, `SOURCES__KICKSCALE__CLIENT_ID`) or `.dlt/secrets.toml`.
+`SOURCES__KICKSCALE__BASE_URL` (or `base_url` under `[sources.kickscale]` in `.dlt/config.toml`)
+overrides the profile's base URL.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from kickscale_sync import settings as api
+from kickscale_sync.client import Credentials
+from kickscale_sync.windows import parse_instant
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROFILES_DIR = PROJECT_ROOT / "profiles"
+SQL_DIR = PROJECT_ROOT / "sql"
+DEFAULT_PROFILE = "dev"
+SECRET_KEYS = frozenset({"api_key", "client_id", "password", "secret", "token", "credentials"})
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    backfill_start: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    window_days: float = 7.0
+    lookback_days: float = 14.0
+    concurrency: int = 8
+    requests_per_second: float = 20.0
+    windows_per_load: int = 16
+    page_size: int = api.MAX_PAGE_SIZE
+    transcripts: bool = True
+    scopes: tuple[str, ...] = api.SCOPES
+    customer_domains: tuple[str, ...] = ()
+    max_attempts: int = 8
+    backoff_seconds: float = 0.5  # the first retry waits up to this, doubling each time
+    timeout_seconds: float = 30.0
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(days=self.window_days)
+
+    @property
+    def lookback(self) -> timedelta:
+        return timedelta(days=self.lookback_days)
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    kind: str = "duckdb"  # "duckdb" or "parquet"
+    path: str = "data/kickscale.duckdb"  # a DuckDB file, or a folder / fsspec URL for parquet
+    dataset: str = "raw"
+    lock_timeout_seconds: float = 60.0
+    working_dir: str = "data/.dlt"  # dlt's local pipeline state and load packages
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    flow_timeout_seconds: float = 3 * 3600
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str = DEFAULT_PROFILE
+    base_url: str = api.DEFAULT_BASE_URL
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    destination: DestinationSettings = field(default_factory=DestinationSettings)
+    export_path: str = "data/exports"
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+
+    @property
+    def pipeline_name(self) -> str:
+        return f"kickscale_{self.name.replace('-', '_')}"
+
+    def with_base_url(self, base_url: str) -> Profile:
+        return replace(self, base_url=base_url)
+
+    def with_destination(self, **changes: Any) -> Profile:
+        return replace(self, destination=replace(self.destination, **changes))
+
+    def with_sync(self, **changes: Any) -> Profile:
+        return replace(self, sync=replace(self.sync, **changes))
+
+
+def load_profile(name_or_path: str | None = None) -> Profile:
+    """A profile by name (`profiles/NAME.toml`) or by path to a TOML file."""
+    target = name_or_path or DEFAULT_PROFILE
+    path = Path(target)
+    if path.suffix != ".toml":
+        path = PROFILES_DIR / f"{target}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml")))
+        raise ConfigError(
+            f"profile {target!r} not found: give one of {known} or a path to a .toml file"
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"profile {path} is not valid TOML: {error}") from None
+    return profile_from_dict(data, default_name=path.stem, origin=str(path))
+
+
+def profile_from_dict(data: dict[str, Any], default_name: str, origin: str = "profile") -> Profile:
+    _refuse_secrets(data, origin)
+    known_sections = {"name", "kickscale", "sync", "destination", "export", "schedule"}
+    unknown = set(data) - known_sections
+    if unknown:
+        raise ConfigError(f"{origin}: unknown section(s) {', '.join(sorted(unknown))}")
+    sync_data = dict(data.get("sync", {}))
+    if "backfill_start" in sync_data:
+        sync_data["backfill_start"] = _instant(
+            sync_data["backfill_start"], f"{origin}: sync.backfill_start"
+        )
+    for key in ("scopes", "customer_domains"):
+        if key in sync_data:
+            sync_data[key] = tuple(sync_data[key])
+    bad_scopes = set(sync_data.get("scopes", ())) - set(api.SCOPES)
+    if bad_scopes:
+        raise ConfigError(
+            f"{origin}: sync.scopes accepts {', '.join(api.SCOPES)}, not {', '.join(bad_scopes)}"
+        )
+    destination = _section(
+        DestinationSettings, data.get("destination", {}), f"{origin}: [destination]"
+    )
+    if destination.kind not in ("duckdb", "parquet"):
+        raise ConfigError(
+            f"{origin}: destination.kind must be 'duckdb' or 'parquet', not {destination.kind!r}"
+        )
+    return Profile(
+        name=str(data.get("name", default_name)),
+        base_url=str(data.get("kickscale", {}).get("base_url", api.DEFAULT_BASE_URL)),
+        sync=_section(SyncSettings, sync_data, f"{origin}: [sync]"),
+        destination=destination,
+        export_path=str(data.get("export", {}).get("path", "data/exports")),
+        schedule=_section(ScheduleSettings, data.get("schedule", {}), f"{origin}: [schedule]"),
+    )
+
+
+def _section(cls: type, values: dict[str, Any], origin: str) -> Any:
+    names = {f.name for f in fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"{origin} has unknown setting(s): {', '.join(sorted(unknown))}")
+    return cls(**values)
+
+
+def _instant(value: Any, origin: str) -> datetime:
+    if isinstance(value, datetime):
+        return parse_instant(value.isoformat())
+    try:
+        return parse_instant(str(value))
+    except ValueError:
+        raise ConfigError(f"{origin} must be a date like 2024-01-01, not {value!r}") from None
+
+
+def _refuse_secrets(data: Any, origin: str, prefix: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key.lower() in SECRET_KEYS:
+                raise ConfigError(
+                    f"{origin}: {prefix}{key} is a secret and does not belong in a profile; "
+                    "set it in the environment (SOURCES__KICKSCALE__API_KEY, ...) or .dlt/secrets.toml"
+                )
+            _refuse_secrets(value, origin, f"{prefix}{key}.")
+
+
+def resolve_credentials() -> Credentials:
+    """Credentials from dlt's providers: environment first, then `.dlt/secrets.toml`."""
+    return Credentials(
+        api_key=str(dlt.secrets.get("sources.kickscale.api_key") or ""),
+        client_id=str(dlt.secrets.get("sources.kickscale.client_id") or ""),
+    )
+
+
+def resolve_base_url(profile: Profile) -> str:
+    override = dlt.config.get("sources.kickscale.base_url")
+    return str(override or profile.base_url).rstrip("/")

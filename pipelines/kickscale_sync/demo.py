@@ -1,0 +1,42 @@
+"""`kickscale-sync demo`: the whole job on a local sandbox, from nothing to a queryable DuckDB file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from kickscale_sync.config import Profile
+from kickscale_sync.destinations import Destination
+from kickscale_sync.sandbox import Sandbox, WorkspaceSpec
+from kickscale_sync.sync import SyncRequest, run_sync
+
+DEMO_QUERY = (
+    "SELECT unnest(from_json(customer_domains, '[\"VARCHAR\"]')) AS domain, count(*) AS meetings "
+    "FROM raw.meetings WHERE deleted_at IS NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 10;"
+)
+
+
+def run_demo(
+    profile: Profile, *, meetings: int, calls: int, days: int, echo: Callable[[str], None] = print
+) -> None:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    spec = WorkspaceSpec(
+        meetings=meetings, calls=calls, start=today - timedelta(days=days), end=today
+    )
+    with Sandbox(spec) as sandbox:
+        echo(
+            f"sandbox running on {sandbox.url} with {meetings} meetings and {calls} calls over {days} days"
+        )
+        os.environ["SOURCES__KICKSCALE__API_KEY"] = sandbox.api_key
+        os.environ["SOURCES__KICKSCALE__CLIENT_ID"] = sandbox.client_id
+        os.environ["SOURCES__KICKSCALE__BASE_URL"] = sandbox.url
+        demo_profile = profile.with_sync(backfill_start=spec.start)
+        summary = run_sync(SyncRequest(profile=demo_profile, end=today, show_progress=True))
+        echo(summary.render())
+    location = Destination(profile.destination).location
+    echo(f"\ndata: {location}")
+    echo(f'try:  duckdb {location} "{DEMO_QUERY}"')
+    echo(
+        f"  or: python -c \"import duckdb; print(duckdb.connect('{location}', read_only=True).sql('''{DEMO_QUERY}'''))\""
+    )

@@ -1,0 +1,263 @@
+"""Where the data lands: a DuckDB file (the default) or Parquet files in a folder or fsspec URL.
+
+Both give analysts exactly one current row per id. DuckDB merges in place. dlt's filesystem
+destination cannot merge plain Parquet (it appends every version), so after each sync the
+Parquet destination publishes `current/<table>.parquet`: the newest version of every row, with
+deletions applied, written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
+
+from kickscale_sync.config import DestinationSettings
+
+CONVERSATION_TABLES = ("meetings", "calls")
+DELETIONS_TABLE = "deletions"
+# Tables published for the Parquet destination, with the key of one current row.
+CURRENT_KEYS = {
+    "meetings": "id",
+    "calls": "id",
+    "transcripts": "conversation_id",
+    "quarantine": "quarantine_id",
+}
+
+
+class DestinationLocked(RuntimeError):
+    """Another process holds the DuckDB file."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    settings: DestinationSettings
+
+    @property
+    def kind(self) -> str:
+        return self.settings.kind
+
+    @property
+    def location(self) -> str:
+        """The DuckDB file path, or the Parquet folder / URL, resolved against the project."""
+        path = self.settings.path
+        if "://" in path or Path(path).is_absolute():
+            return path
+        return str(Path.cwd() / path)
+
+    def dlt_destination(self) -> Any:
+        if self.kind == "duckdb":
+            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+            return dlt.destinations.duckdb(credentials=self.location)
+        return dlt.destinations.filesystem(bucket_url=self.location)
+
+    # ------------------------------------------------------------------------ DuckDB lock
+    def wait_until_writable(self) -> None:
+        """Wait (bounded) for other processes to release the DuckDB file, then fail clearly."""
+        if self.kind != "duckdb" or not Path(self.location).exists():
+            return
+        retrying = Retrying(
+            retry=retry_if_exception(is_lock_error),
+            stop=stop_after_delay(self.settings.lock_timeout_seconds),
+            wait=wait_fixed(0.5),
+            reraise=True,
+        )
+        try:
+            retrying(lambda: duckdb.connect(self.location).close())
+        except duckdb.Error as error:
+            if is_lock_error(error):
+                raise self.locked_error(error) from None
+            raise
+
+    def locked_error(self, error: BaseException) -> DestinationLocked:
+        holder = re.search(r"\(PID (\d+)\)", str(error))
+        who = f" (process {holder.group(1)})" if holder else ""
+        return DestinationLocked(
+            f"the DuckDB file {self.location} is locked by another process{who}, still after "
+            f"{self.settings.lock_timeout_seconds:g}s: close that connection (a DuckDB CLI, notebook "
+            "or BI tool) and run again, or raise destination.lock_timeout_seconds in the profile"
+        )
+
+    # ------------------------------------------------------------------ what is loaded now
+    def current_hashes(self, table: str, start: datetime, end: datetime) -> dict[str, str]:
+        """id -> content_hash of the live rows with date in [start, end)."""
+        query = (
+            "SELECT id, content_hash FROM {t} WHERE deleted_at IS NULL "
+            "AND date >= $start AND date < $end"
+        )
+        result = self._query(table, query, {"start": start, "end": end})
+        return dict(result) if result else {}
+
+    def _query(self, table: str, query: str, params: dict[str, Any]) -> list[tuple] | None:
+        if self.kind == "duckdb":
+            if not Path(self.location).exists():
+                return None
+            with duckdb.connect(self.location, read_only=True) as con:
+                if not _duckdb_has_table(con, self.settings.dataset, table):
+                    return None
+                return con.execute(
+                    query.format(t=f'"{self.settings.dataset}"."{table}"'), params
+                ).fetchall()
+        current = self.read_current(table)
+        if current is None:
+            return None
+        with duckdb.connect() as con:
+            con.register("current_rows", current)
+            return con.execute(query.format(t="current_rows"), params).fetchall()
+
+    # ------------------------------------------------------------------------- deletions
+    def apply_deletions(self) -> int:
+        """DuckDB: set `deleted_at` on rows whose deletion was loaded after their last version."""
+        if self.kind != "duckdb":
+            return 0  # the Parquet destination applies them when it publishes
+        dataset = self.settings.dataset
+        changed = 0
+        with duckdb.connect(self.location) as con:
+            if not _duckdb_has_table(con, dataset, DELETIONS_TABLE):
+                return 0
+            for table in CONVERSATION_TABLES:
+                if not _duckdb_has_table(con, dataset, table):
+                    continue
+                result = con.execute(
+                    f"""
+                    UPDATE "{dataset}"."{table}" AS t SET deleted_at = d.deleted_at
+                    FROM (
+                        SELECT id, max(deleted_at) AS deleted_at, max(_dlt_load_id) AS load_id
+                        FROM "{dataset}"."{DELETIONS_TABLE}" WHERE endpoint = ? GROUP BY id
+                    ) AS d
+                    WHERE t.id = d.id AND t.deleted_at IS NULL
+                      AND CAST(d.load_id AS DOUBLE) > CAST(t._dlt_load_id AS DOUBLE)
+                    """,
+                    [table],
+                ).fetchone()
+                changed += int(result[0]) if result else 0
+        return changed
+
+    # -------------------------------------------------------------------- Parquet publish
+    def publish_current(self) -> dict[str, int]:
+        """Write `current/<table>.parquet` for each table: one row per key, deletions applied."""
+        if self.kind != "parquet":
+            return {}
+        fs, root = fsspec.core.url_to_fs(self.location)
+        loaded = self._completed_loads(fs, root)
+        deletions = self._read_table(fs, root, DELETIONS_TABLE, loaded)
+        published = {}
+        for table, key in CURRENT_KEYS.items():
+            raw = self._read_table(fs, root, table, loaded)
+            if raw is None:
+                continue
+            current = _newest_per_key(
+                raw, key, deletions if table in CONVERSATION_TABLES else None, table
+            )
+            _write_atomically(fs, f"{root}/current/{table}.parquet", current)
+            published[table] = current.num_rows
+        return published
+
+    def read_current(self, table: str) -> pa.Table | None:
+        fs, root = fsspec.core.url_to_fs(self.location)
+        path = f"{root}/current/{table}.parquet"
+        if not fs.exists(path):
+            return None
+        with fs.open(path, "rb") as handle:
+            return pq.read_table(handle)
+
+    def _dataset_root(self, root: str) -> str:
+        return f"{root}/{self.settings.dataset}"
+
+    def _completed_loads(self, fs: Any, root: str) -> set[str]:
+        loads_dir = f"{self._dataset_root(root)}/_dlt_loads"
+        if not fs.exists(loads_dir):
+            return set()
+        # dlt writes one marker per completed load, named after the load id.
+        return {
+            Path(p).name.split(".", 1)[0] if "__" not in Path(p).name else _load_id_from_marker(p)
+            for p in fs.ls(loads_dir, detail=False)
+        }
+
+    def _read_table(self, fs: Any, root: str, table: str, loaded: set[str]) -> pa.Table | None:
+        folder = f"{self._dataset_root(root)}/{table}"
+        if not fs.exists(folder):
+            return None
+        files = [
+            p
+            for p in fs.ls(folder, detail=False)
+            if p.endswith(".parquet") and _file_load_id(p) in loaded
+        ]
+        if not files:
+            return None
+        parts = []
+        for path in sorted(files):
+            with fs.open(path, "rb") as handle:
+                parts.append(pq.read_table(handle))
+        return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _load_id_from_marker(path: str) -> str:
+    return Path(path).name.split("__", 1)[-1].rsplit(".", 1)[0]
+
+
+def _file_load_id(path: str) -> str:
+    name = Path(path).name
+    parts = name.split(".")
+    return f"{parts[0]}.{parts[1]}" if len(parts) > 2 else parts[0]
+
+
+def _newest_per_key(raw: pa.Table, key: str, deletions: pa.Table | None, endpoint: str) -> pa.Table:
+    order = "_dlt_load_id DESC" + (
+        ", updated_at DESC NULLS LAST" if "updated_at" in raw.column_names else ""
+    )
+    with duckdb.connect() as con:
+        con.register("raw_rows", raw)
+        newest = f"SELECT * FROM raw_rows QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
+        if deletions is None or "deleted_at" not in raw.column_names:
+            return con.execute(f"{newest} ORDER BY {key}").fetch_arrow_table()
+        con.register("deletion_rows", deletions)
+        return con.execute(
+            f"""
+            WITH newest AS ({newest}),
+            gone AS (
+                SELECT id, max(deleted_at) AS deleted_at, max(_dlt_load_id) AS load_id
+                FROM deletion_rows WHERE endpoint = ? GROUP BY id
+            )
+            SELECT newest.* REPLACE (
+                CASE WHEN gone.load_id IS NOT NULL
+                          AND CAST(gone.load_id AS DOUBLE) > CAST(newest._dlt_load_id AS DOUBLE)
+                     THEN gone.deleted_at ELSE newest.deleted_at END AS deleted_at
+            )
+            FROM newest LEFT JOIN gone USING (id)
+            ORDER BY {key}
+            """,
+            [endpoint],
+        ).fetch_arrow_table()
+
+
+def _write_atomically(fs: Any, path: str, table: pa.Table) -> None:
+    folder = path.rsplit("/", 1)[0]
+    fs.makedirs(folder, exist_ok=True)
+    temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
+    with fs.open(temporary, "wb") as handle:
+        pq.write_table(table, handle)
+    fs.mv(temporary, path)  # a rename on local disks: readers see the old file or the new one
+
+
+def is_lock_error(error: BaseException) -> bool:
+    text = str(error)
+    return "lock" in text.lower() and ("Conflicting lock" in text or "Could not set lock" in text)
+
+
+def _duckdb_has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return found is not None

@@ -1,0 +1,300 @@
+"""From raw API records to warehouse rows: validate, shape, hash, or set aside with a reason."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from kickscale_sync import settings as api
+
+# Typed columns of the conversation tables. Lists and free-form objects are JSON columns: one row
+# per conversation, queryable with DuckDB's JSON functions, and no child tables to join.
+_COMMON_COLUMNS: dict[str, str] = {
+    "id": "text",
+    "name": "text",
+    "date": "timestamp",
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+    "client_id": "text",
+    "duration": "bigint",
+    "language": "text",
+    "summary": "text",
+    "email_draft": "text",
+    "outcome": "text",
+    "rating": "double",
+    "recording_consent": "text",
+    "recording_ref": "text",
+    "metrics__speak_ratio": "double",
+    "metrics__questions": "bigint",
+    "metrics__patience": "double",
+    "metrics__words_per_minute": "double",
+    "metrics__longest_monologue": "double",
+    "type__id": "text",
+    "type__name": "text",
+    "user__id": "text",
+    "user__email": "text",
+    "user__first_name": "text",
+    "user__last_name": "text",
+    "crm_reference__system": "text",
+    "crm_reference__type": "text",
+    "crm_reference__id": "text",
+    "customer_domains": "json",
+    "participants": "json",
+    "action_items": "json",
+    "insights": "json",
+    "user_questions": "json",
+    "feedback": "json",
+    "comments": "json",
+    "business_entities": "json",
+    "content_hash": "text",
+    "fetched_at": "timestamp",
+    "deleted_at": "timestamp",
+}
+MEETING_COLUMNS = {**_COMMON_COLUMNS, "participant_emails": "json", "metadata": "json"}
+CALL_COLUMNS = {
+    **_COMMON_COLUMNS,
+    "caller__name": "text",
+    "caller__phone_number": "text",
+    "caller__email": "text",
+    "callee__name": "text",
+    "callee__phone_number": "text",
+    "callee__email": "text",
+    "direction": "text",
+    "external_call_id": "text",
+}
+TRANSCRIPT_COLUMNS = {
+    "conversation_id": "text",
+    "kind": "text",
+    "segment_count": "bigint",
+    "word_count": "bigint",
+    "text": "text",
+    "segments": "json",
+}
+QUARANTINE_COLUMNS = {
+    "quarantine_id": "text",
+    "endpoint": "text",
+    "record_id": "text",
+    "reason": "text",
+    "window_start": "timestamp",
+    "window_end": "timestamp",
+    "raw_json": "text",
+    "quarantined_at": "timestamp",
+}
+COLUMNS_BY_ENDPOINT = {"meetings": MEETING_COLUMNS, "calls": CALL_COLUMNS}
+
+_LIST_FIELDS = {
+    "customerDomains": "customer_domains",
+    "participants": "participants",
+    "actionItems": "action_items",
+    "insights": "insights",
+    "userQuestions": "user_questions",
+    "feedback": "feedback",
+    "comments": "comments",
+    "businessEntities": "business_entities",
+    "participantEmails": "participant_emails",
+}
+_OBJECT_FIELDS = {  # flattened into `<prefix>__<key>` columns
+    "metrics": (
+        "metrics",
+        ("speakRatio", "questions", "patience", "wordsPerMinute", "longestMonologue"),
+    ),
+    "type": ("type", ("id", "name")),
+    "user": ("user", ("id", "email", "firstName", "lastName")),
+    "crmReference": ("crm_reference", ("system", "type", "id")),
+    "caller": ("caller", ("name", "phoneNumber", "email")),
+    "callee": ("callee", ("name", "phoneNumber", "email")),
+}
+_SCALAR_FIELDS = {
+    "name": "name",
+    "clientId": "client_id",
+    "language": "language",
+    "summary": "summary",
+    "emailDraft": "email_draft",
+    "outcome": "outcome",
+    "recordingConsent": "recording_consent",
+    "recordingRef": "recording_ref",
+    "direction": "direction",
+    "externalCallId": "external_call_id",
+}
+_NUMBER_FIELDS = ("duration", "rating")
+_TIME_FIELDS = {"createdAt": "created_at", "updatedAt": "updated_at"}
+_HANDLED = (
+    {"id", "date", "transcript", "metadata", *_NUMBER_FIELDS, *_TIME_FIELDS}
+    | set(_LIST_FIELDS)
+    | set(_OBJECT_FIELDS)
+    | set(_SCALAR_FIELDS)
+)
+
+
+class BadRecord(ValueError):
+    """A record that cannot be loaded as it is; the message is the quarantine reason."""
+
+
+@dataclass
+class Shaped:
+    """What one raw record becomes."""
+
+    row: dict[str, Any]
+    transcript: dict[str, Any] | None = None
+
+
+@dataclass
+class WindowRows:
+    """The rows of one window, by destination table."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    seen_ids: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def parse_timestamp(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise BadRecord(f"{name} is not an ISO-8601 string: {value!r}")
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRecord(f"{name} is not an ISO-8601 instant: {value!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    """A hash of everything but the volatile fields: it moves only when the content does."""
+    stable = {k: v for k, v in record.items() if k not in api.VOLATILE_FIELDS}
+    return hashlib.blake2b(
+        orjson.dumps(stable, option=orjson.OPT_SORT_KEYS), digest_size=16
+    ).hexdigest()
+
+
+def shape(record: Any, endpoint: str, fetched_at: datetime) -> Shaped:
+    """Validate one raw record and shape it into a row (and its transcript row)."""
+    if not isinstance(record, dict):
+        raise BadRecord(f"record is a {type(record).__name__}, not a JSON object")
+    record_id = record.get("id")
+    if not isinstance(record_id, str) or not record_id.strip():
+        raise BadRecord(
+            "missing id" if record_id is None else f"id is not a non-empty string: {record_id!r}"
+        )
+    if api.DATE_FIELD not in record or record[api.DATE_FIELD] is None:
+        raise BadRecord("missing date")
+    row: dict[str, Any] = {"id": record_id, "date": parse_timestamp(record[api.DATE_FIELD], "date")}
+    for source, column in _TIME_FIELDS.items():
+        if record.get(source) is not None:
+            row[column] = parse_timestamp(record[source], source)
+    for source in _NUMBER_FIELDS:
+        value = record.get(source)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise BadRecord(f"{source} is not a number: {value!r}")
+        row[source] = value
+    for source, column in _SCALAR_FIELDS.items():
+        if source in record:
+            row[column] = _scalar(record[source], source)
+    for source, column in _LIST_FIELDS.items():
+        if source in record:
+            row[column] = _list(record[source], source)
+    for source, (prefix, keys) in _OBJECT_FIELDS.items():
+        if source in record:
+            row.update(_flatten(record[source], source, prefix, keys))
+    if "metadata" in record:
+        row["metadata"] = record["metadata"]
+    if isinstance(row.get("rating"), int):
+        row["rating"] = float(row["rating"])
+    for key, value in record.items():
+        if key not in _HANDLED:
+            row[_snake(key)] = value  # unknown fields are kept; dlt types them as they come
+    transcript = _transcript_row(record, endpoint)
+    row["content_hash"] = content_hash(record)
+    row["fetched_at"] = fetched_at
+    row["deleted_at"] = None
+    return Shaped(row, transcript)
+
+
+def quarantine_row(
+    record: Any,
+    endpoint: str,
+    reason: str,
+    window_start: datetime,
+    window_end: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    raw = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    record_id = record.get("id") if isinstance(record, dict) else None
+    return {
+        "quarantine_id": hashlib.blake2b(
+            endpoint.encode() + b"\0" + raw, digest_size=16
+        ).hexdigest(),
+        "endpoint": endpoint,
+        "record_id": record_id if isinstance(record_id, str) else None,
+        "reason": reason,
+        "window_start": window_start,
+        "window_end": window_end,
+        "raw_json": raw.decode(),
+        "quarantined_at": now,
+    }
+
+
+def _scalar(value: Any, name: str) -> Any:
+    if isinstance(value, dict | list):
+        raise BadRecord(f"{name} is a {type(value).__name__}, expected a single value")
+    return value
+
+
+def _list(value: Any, name: str) -> list | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadRecord(f"{name} is a {type(value).__name__}, expected a list")
+    return value
+
+
+def _flatten(value: Any, name: str, prefix: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRecord(f"{name} is a {type(value).__name__}, expected an object")
+    flat = {}
+    for key in keys:
+        inner = value.get(key)
+        if isinstance(inner, dict | list):
+            raise BadRecord(f"{name}.{key} is a {type(inner).__name__}, expected a single value")
+        flat[f"{prefix}__{_snake(key)}"] = inner
+    for key, inner in value.items():  # keys the contract does not name yet are kept too
+        if key not in keys:
+            flat[f"{prefix}__{_snake(key)}"] = inner
+    return flat
+
+
+def _transcript_row(record: dict[str, Any], endpoint: str) -> dict[str, Any] | None:
+    segments = record.get("transcript")
+    if segments is None:
+        return None
+    if not isinstance(segments, list) or not all(isinstance(s, dict) for s in segments):
+        raise BadRecord("transcript is not a list of segments")
+    lines, words = [], 0
+    for segment in segments:
+        text = segment.get("text") or ""
+        if not isinstance(text, str):
+            raise BadRecord("a transcript segment's text is not a string")
+        words += len(text.split())
+        lines.append(f"{segment.get('speaker') or 'Unknown'}: {text}")
+    return {
+        "conversation_id": record["id"],
+        "kind": endpoint[:-1],
+        "segment_count": len(segments),
+        "word_count": words,
+        "text": "\n".join(lines),
+        "segments": segments,
+    }
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()

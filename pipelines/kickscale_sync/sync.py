@@ -1,0 +1,314 @@
+"""The sync job: plan windows, load them in committed batches, mark deletions, summarise."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from kickscale_sync import settings as api
+from kickscale_sync.client import ClientConfig, KickscaleClient, KickscaleError
+from kickscale_sync.config import Profile, resolve_base_url, resolve_credentials
+from kickscale_sync.destinations import DELETIONS_TABLE, Destination, is_lock_error
+from kickscale_sync.progress import SyncProgress
+from kickscale_sync.records import WindowRows
+from kickscale_sync.source import (
+    QUARANTINE_TABLE,
+    TRANSCRIPTS_TABLE,
+    ReadOptions,
+    SourceContext,
+    completed_until,
+    kickscale_source,
+)
+from kickscale_sync.windows import Window, batches, plan_windows, resume_start, to_wire, utc
+
+log = logging.getLogger("kickscale_sync")
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """One sync run. Without start/end it is incremental: resume minus lookback, up to now."""
+
+    profile: Profile
+    start: datetime | None = None
+    end: datetime | None = None
+    full_refresh: bool = False
+    ids: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = api.ENDPOINTS
+    now: datetime | None = None  # injected in tests and by scheduled flows
+    show_progress: bool = False
+
+
+@dataclass
+class SyncSummary:
+    rows: Counter[str] = field(default_factory=Counter)  # new or changed rows per table
+    unchanged: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+    deleted: int = 0
+    windows: int = 0
+    loads: int = 0
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    range_start: datetime | None = None
+    range_end: datetime | None = None
+    published: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": dict(self.rows),
+            "unchanged": dict(self.unchanged),
+            "quarantined": dict(self.quarantined),
+            "deleted": self.deleted,
+            "windows": self.windows,
+            "loads": self.loads,
+            "pages": self.pages,
+            "requests": self.requests,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 2),
+            "range": [
+                to_wire(self.range_start) if self.range_start else None,
+                to_wire(self.range_end) if self.range_end else None,
+            ],
+        }
+
+    def render(self) -> str:
+        tables = (
+            ", ".join(f"{t} {n}" for t, n in sorted(self.rows.items())) or "no new or changed rows"
+        )
+        unchanged = sum(self.unchanged.values())
+        span = (
+            f"{to_wire(self.range_start)} .. {to_wire(self.range_end)}"
+            if self.range_start and self.range_end
+            else "by id"
+        )
+        lines = [
+            f"synced {span}: {tables}; {unchanged} unchanged",
+            f"{self.windows} windows in {self.loads} loads, {self.pages} pages, {self.requests} requests, "
+            f"{self.retries} retries, {sum(self.quarantined.values())} quarantined, {self.deleted} marked deleted, "
+            f"{self.seconds:.1f}s",
+        ]
+        return "\n".join(lines)
+
+
+class SyncError(RuntimeError):
+    """The sync stopped; the message says why and what to do."""
+
+
+def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = None) -> SyncSummary:
+    """Run one sync as described by `request` and return what it did."""
+    started = time.monotonic()
+    profile = request.profile
+    settings = profile.sync
+    now = utc(request.now or datetime.now(UTC))
+    destination = Destination(profile.destination)
+    summary = SyncSummary()
+    client = KickscaleClient(
+        resolve_credentials(),
+        ClientConfig(
+            base_url=resolve_base_url(profile),
+            timeout_seconds=settings.timeout_seconds,
+            max_attempts=settings.max_attempts,
+            backoff_seconds=settings.backoff_seconds,
+            requests_per_second=settings.requests_per_second,
+            max_connections=settings.concurrency,
+        ),
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name=profile.pipeline_name,
+        destination=destination.dlt_destination(),
+        dataset_name=profile.destination.dataset,
+        pipelines_dir=str(destination_working_dir(profile)),
+    )
+    try:
+        destination.wait_until_writable()
+        _restore_state(pipeline, destination)
+        plan = _plan(request, pipeline, now)
+        summary.range_start, summary.range_end = plan.start, plan.end
+        seen: dict[str, set[str]] = {endpoint: set() for endpoint in request.endpoints}
+        progress = SyncProgress(
+            len(plan.windows) * len(request.endpoints), enabled=request.show_progress
+        )
+
+        def on_window(endpoint: str, window: Window, rows: WindowRows) -> None:
+            summary.windows += 1
+            summary.rows[endpoint] += len(rows.rows)
+            summary.rows[TRANSCRIPTS_TABLE] += len(rows.transcripts)
+            summary.unchanged[endpoint] += rows.unchanged
+            if rows.quarantined:
+                summary.quarantined[endpoint] += len(rows.quarantined)
+                summary.rows[QUARANTINE_TABLE] += len(rows.quarantined)
+            seen[endpoint].update(rows.seen_ids)
+            progress.advance(endpoint, window, rows)
+
+        with (
+            ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,
+            progress,
+        ):
+            context = SourceContext(
+                client=client,
+                executor=pool,
+                concurrency=settings.concurrency,
+                options=ReadOptions(
+                    page_size=settings.page_size,
+                    scopes=settings.scopes,
+                    transcripts=settings.transcripts,
+                    customer_domains=settings.customer_domains,
+                ),
+                on_window=on_window,
+                now=lambda: now,
+            )
+            if request.ids:
+                _load(
+                    pipeline, destination, kickscale_source(context, {}, ids=request.ids), summary
+                )
+            else:
+                context.known_hashes = {
+                    endpoint: destination.current_hashes(endpoint, plan.start, plan.end)
+                    for endpoint in request.endpoints
+                }
+                for batch in batches(plan.windows, settings.windows_per_load):
+                    source = kickscale_source(
+                        context, {endpoint: batch for endpoint in request.endpoints}
+                    )
+                    _load(pipeline, destination, source, summary)
+                    if on_progress:
+                        on_progress(f"loaded windows up to {to_wire(batch[-1].end)}")
+        if request.full_refresh and not request.ids:
+            summary.deleted = _mark_deleted(pipeline, destination, plan, seen, now, summary)
+        summary.published = destination.publish_current()
+    except KickscaleError as error:
+        raise SyncError(str(error)) from None
+    finally:
+        client.close()
+        stats = client.stats
+        summary.pages, summary.requests, summary.retries = (
+            stats.pages,
+            stats.requests,
+            stats.retries,
+        )
+        summary.seconds = time.monotonic() - started
+    return summary
+
+
+@dataclass(frozen=True)
+class _Plan:
+    start: datetime
+    end: datetime
+    windows: list[Window]
+
+
+def _plan(request: SyncRequest, pipeline: dlt.Pipeline, now: datetime) -> _Plan:
+    settings = request.profile.sync
+    end = utc(request.end) if request.end else now
+    if request.start:
+        start = utc(request.start)
+    elif request.full_refresh:
+        start = settings.backfill_start
+    else:
+        # Every endpoint starts from the earliest progress among them, so one plan serves both.
+        marks = [completed_until(resource_state(pipeline, e)) for e in request.endpoints]
+        earliest = None if any(m is None for m in marks) else min(m for m in marks if m)
+        start = resume_start(earliest, settings.backfill_start, settings.lookback)
+    if end <= start and not request.ids:
+        raise SyncError(
+            f"nothing to sync: the range {to_wire(start)} .. {to_wire(end)} is empty (check --start/--end)"
+        )
+    return _Plan(start, end, plan_windows(start, end, settings.window) if end > start else [])
+
+
+def resource_state(pipeline: dlt.Pipeline, endpoint: str) -> dict[str, Any]:
+    sources = pipeline.state.get("sources", {})
+    return sources.get("kickscale", {}).get("resources", {}).get(endpoint, {})
+
+
+def _restore_state(pipeline: dlt.Pipeline, destination: Destination) -> None:
+    """Pick up state committed in the destination (a fresh machine, a deleted working dir)."""
+    try:
+        pipeline.sync_destination()
+    except PipelineStepFailed as error:
+        _raise_if_locked(destination, error)
+        raise
+    except Exception as error:
+        _raise_if_locked(destination, error)
+        raise
+
+
+def _load(
+    pipeline: dlt.Pipeline,
+    destination: Destination,
+    data: Any,
+    summary: SyncSummary,
+    **options: Any,
+) -> None:
+    try:
+        pipeline.run(data, loader_file_format="parquet", **options)
+    except PipelineStepFailed as error:
+        cause = _root_cause(error)
+        if isinstance(cause, KickscaleError):
+            raise cause from None
+        _raise_if_locked(destination, error)
+        raise SyncError(f"the load failed at step {error.step}: {cause}") from error
+    summary.loads += 1
+
+
+def _mark_deleted(
+    pipeline: dlt.Pipeline,
+    destination: Destination,
+    plan: _Plan,
+    seen: dict[str, set[str]],
+    now: datetime,
+    summary: SyncSummary,
+) -> int:
+    """After a full re-scan: rows loaded before but not seen now no longer exist upstream."""
+    gone = []
+    for endpoint, seen_ids in seen.items():
+        loaded = destination.current_hashes(endpoint, plan.start, plan.end)
+        gone += [
+            {"endpoint": endpoint, "id": i, "deleted_at": now}
+            for i in sorted(set(loaded) - seen_ids)
+        ]
+    if not gone:
+        return 0
+    resource = dlt.resource(
+        gone,
+        name=DELETIONS_TABLE,
+        write_disposition="append",
+        columns={"deleted_at": {"data_type": "timestamp"}},
+    )
+    _load(pipeline, destination, resource, summary, schema=pipeline.default_schema)
+    destination.apply_deletions()
+    return len(gone)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    seen = set()
+    while error.__cause__ is not None and id(error) not in seen:
+        seen.add(id(error))
+        error = error.__cause__
+    return error
+
+
+def _raise_if_locked(destination: Destination, error: BaseException) -> None:
+    cause = _root_cause(error)
+    if is_lock_error(cause) or is_lock_error(error):
+        raise destination.locked_error(cause) from None
+
+
+def destination_working_dir(profile: Profile) -> Path:
+    path = Path(profile.destination.working_dir)
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def sync_ids(profile: Profile, ids: Sequence[str], now: datetime | None = None) -> SyncSummary:
+    return run_sync(SyncRequest(profile=profile, ids=tuple(ids), now=now))

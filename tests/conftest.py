@@ -1,0 +1,101 @@
+"""Shared fixtures: a real sandbox on loopback, and profiles that point at it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+# Quiet, offline, and never the user's own Prefect or dlt settings.
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+from kickscale_sync.config import DestinationSettings, Profile, SyncSettings
+from kickscale_sync.sandbox import Faults, Sandbox, WorkspaceSpec
+
+HISTORY_START = datetime(2025, 10, 1, tzinfo=UTC)
+HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)  # the sandbox clock starts here: our "now"
+
+
+def small_spec(**changes: object) -> WorkspaceSpec:
+    values: dict[str, object] = {
+        "seed": 11,
+        "meetings": 300,
+        "calls": 300,
+        "start": HISTORY_START,
+        "end": HISTORY_END,
+        "transcript_words": 300,
+    }
+    values.update(changes)
+    return WorkspaceSpec(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    started: list[Sandbox] = []
+
+    def start(
+        spec: WorkspaceSpec | None = None, faults: Faults | None = None, **options: object
+    ) -> Sandbox:
+        sandbox = Sandbox(spec or small_spec(), faults=faults, **options).start()  # type: ignore[arg-type]
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
+    return make_sandbox()
+
+
+@pytest.fixture
+def credentials_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[Sandbox], None]:
+    def point_at(sandbox: Sandbox) -> None:
+        monkeypatch.setenv("SOURCES__KICKSCALE__API_KEY", sandbox.api_key)
+        monkeypatch.setenv("SOURCES__KICKSCALE__CLIENT_ID", sandbox.client_id)
+        monkeypatch.setenv("SOURCES__KICKSCALE__BASE_URL", sandbox.url)
+
+    return point_at
+
+
+@pytest.fixture
+def profile_for(
+    tmp_path: Path, credentials_for: Callable[[Sandbox], None], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Profile]:
+    monkeypatch.chdir(tmp_path)
+
+    def build(sandbox: Sandbox, kind: str = "duckdb", **sync: object) -> Profile:
+        credentials_for(sandbox)
+        path = "warehouse.duckdb" if kind == "duckdb" else "lake"
+        sync_values: dict[str, object] = {
+            "backfill_start": HISTORY_START,
+            "window_days": 7,
+            "lookback_days": 14,
+            "concurrency": 4,
+            "requests_per_second": 0,
+            "windows_per_load": 4,
+            "max_attempts": 6,
+            "timeout_seconds": 10,
+        }
+        sync_values.update(sync)
+        return Profile(
+            name="test",
+            base_url=sandbox.url,
+            sync=SyncSettings(**sync_values),  # type: ignore[arg-type]
+            destination=DestinationSettings(
+                kind=kind,
+                path=str(tmp_path / path),
+                working_dir=str(tmp_path / ".dlt"),
+                lock_timeout_seconds=1,
+            ),
+            export_path=str(tmp_path / "exports"),
+        )
+
+    return build
