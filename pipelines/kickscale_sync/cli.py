@@ -213,6 +213,9 @@ def sync(
     ] = None,
     transcripts: Annotated[bool, typer.Option(help="Fetch transcripts.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print a line per committed load.")
+    ] = False,
 ) -> None:
     """Bring new and changed meetings and calls into the destination (incremental by default)."""
     from kickscale_sync.sync import SyncRequest, run_sync
@@ -231,7 +234,7 @@ def sync(
             ids=tuple(ids or ()),
             show_progress=progress,
         )
-        summary = run_sync(request)
+        summary = run_sync(request, on_progress=lambda line: typer.echo(line) if verbose else None)
         typer.echo(summary.render())
 
     guarded(body)
@@ -279,3 +282,7 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

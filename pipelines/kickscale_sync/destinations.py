@@ -48,6 +48,10 @@ class Destination:
         return self.settings.kind
 
     @property
+    def can_merge(self) -> bool:
+        return self.kind == "duckdb"
+
+    @property
     def location(self) -> str:
         """The DuckDB file path, or the Parquet folder / URL, resolved against the project."""
         path = self.settings.path
@@ -220,9 +224,9 @@ def _newest_per_key(raw: pa.Table, key: str, deletions: pa.Table | None, endpoin
         con.register("raw_rows", raw)
         newest = f"SELECT * FROM raw_rows QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
         if deletions is None or "deleted_at" not in raw.column_names:
-            return con.execute(f"{newest} ORDER BY {key}").fetch_arrow_table()
+            return con.sql(f"{newest} ORDER BY {key}").to_arrow_table()
         con.register("deletion_rows", deletions)
-        return con.execute(
+        return con.sql(
             f"""
             WITH newest AS ({newest}),
             gone AS (
@@ -237,8 +241,8 @@ def _newest_per_key(raw: pa.Table, key: str, deletions: pa.Table | None, endpoin
             FROM newest LEFT JOIN gone USING (id)
             ORDER BY {key}
             """,
-            [endpoint],
-        ).fetch_arrow_table()
+            params=[endpoint],
+        ).to_arrow_table()
 
 
 def _write_atomically(fs: Any, path: str, table: pa.Table) -> None:

@@ -58,6 +58,7 @@ class SourceContext:
     options: ReadOptions = field(default_factory=ReadOptions)
     known_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
     on_window: Callable[[str, Window, WindowRows], None] | None = None
+    merge: bool = True  # False for destinations that cannot merge (plain Parquet files)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -71,23 +72,27 @@ def _columns(spec: dict[str, str], dedup_on: str | None = None) -> dict[str, dic
     return columns
 
 
-def _table_hints(endpoint: str) -> dict[str, Any]:
+def _table_hints(endpoint: str, merge: bool) -> dict[str, Any]:
+    """Merge on the key where the destination can; elsewhere append, and the reader dedupes."""
+    disposition = "merge" if merge else "append"
     return {
         endpoint: dlt.mark.make_hints(
             table_name=endpoint,
-            write_disposition="merge",
+            write_disposition=disposition,
             primary_key="id",
-            columns=_columns(COLUMNS_BY_ENDPOINT[endpoint], dedup_on="updated_at"),
+            columns=_columns(
+                COLUMNS_BY_ENDPOINT[endpoint], dedup_on="updated_at" if merge else None
+            ),
         ),
         TRANSCRIPTS_TABLE: dlt.mark.make_hints(
             table_name=TRANSCRIPTS_TABLE,
-            write_disposition="merge",
+            write_disposition=disposition,
             primary_key="conversation_id",
             columns=_columns(TRANSCRIPT_COLUMNS),
         ),
         QUARANTINE_TABLE: dlt.mark.make_hints(
             table_name=QUARANTINE_TABLE,
-            write_disposition="merge",
+            write_disposition=disposition,
             primary_key="quarantine_id",
             columns=_columns(QUARANTINE_COLUMNS),
         ),
@@ -109,7 +114,7 @@ def kickscale_source(
 def _windowed_resource(
     context: SourceContext, endpoint: str, windows: Sequence[Window]
 ) -> DltResource:
-    hints = _table_hints(endpoint)
+    hints = _table_hints(endpoint, context.merge)
 
     def conversations() -> Iterator[Any]:
         for rows in _read_windows(context, endpoint, windows):
@@ -121,7 +126,7 @@ def _windowed_resource(
 
 
 def _by_id_resource(context: SourceContext, endpoint: str, ids: Sequence[str]) -> DltResource:
-    hints = _table_hints(endpoint)
+    hints = _table_hints(endpoint, context.merge)
 
     def conversations() -> Iterator[Any]:
         now = context.now()

@@ -131,6 +131,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
         pipelines_dir=str(destination_working_dir(profile)),
     )
     try:
+        client.check_credentials()  # one cheap read: a 403 stops here, before any window starts
         destination.wait_until_writable()
         _restore_state(pipeline, destination)
         plan = _plan(request, pipeline, now)
@@ -167,6 +168,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
                 ),
                 on_window=on_window,
                 now=lambda: now,
+                merge=destination.can_merge,
             )
             if request.ids:
                 _load(
