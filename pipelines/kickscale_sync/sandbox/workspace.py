@@ -118,6 +118,31 @@ def _segment_pool(size: int) -> list[tuple[str, int]]:
 _POOL_SIZE = 4093  # prime, so every stride visits the whole pool
 _SEGMENT_POOL = _segment_pool(_POOL_SIZE)
 _STRIDES = (1, 7, 13, 31, 61, 127, 251, 509)
+_TEMPLATE_VARIANTS = 16
+_SPEAKER_SLOT = b'"@@speaker@@"'
+
+
+@lru_cache(maxsize=4096)
+def _transcript_template(
+    minutes: int, variant: int, speakers: int, words_per_30_min: int
+) -> list[bytes]:
+    """A transcript of `minutes` as JSON bytes, split where each segment's speaker goes.
+
+    Building segment dicts for every request is the sandbox's most expensive work; templates are
+    shared by all conversations of the same length and variant, and only the names differ.
+    """
+    duration = max(60, minutes * 60)
+    target_words = duration * words_per_30_min // 1800
+    rng = random.Random(f"transcript:{minutes}:{variant}:{speakers}")
+    offset, stride = rng.randrange(_POOL_SIZE), rng.choice(_STRIDES)
+    seconds_per_word = duration / max(1, target_words)
+    segments, words, clock, turn = [], 0, 0.0, 0
+    while words < target_words:
+        text, count = _SEGMENT_POOL[(offset + turn * stride) % _POOL_SIZE]
+        end = round(min(duration, clock + count * seconds_per_word), 1)
+        segments.append({"speaker": "@@speaker@@", "start": clock, "end": end, "text": text})
+        words, clock, turn = words + count, end, turn + 1
+    return orjson.dumps(segments).split(_SPEAKER_SLOT)
 
 
 class Workspace:
@@ -129,6 +154,8 @@ class Workspace:
         self._tables = {kind: _Table(kind) for kind in KINDS}
         self._events: list[tuple[int, int, str, str, int]] = []  # (time, seq, action, kind, idx)
         self._event_seq = 0
+        self._generation = 0  # moves whenever what a listing returns may have changed
+        self._listings: dict[tuple, tuple[int, ...]] = {}
         self._start = int(self.spec.start.timestamp())
         self._now = int(self.spec.end.timestamp())
         self._generated_until = self._now
@@ -155,6 +182,7 @@ class Workspace:
             raise ValueError("the clock only moves forward")
         with self._lock:
             self._now += int(seconds)
+            self._generation += 1
             while self._generated_until < self._now:
                 self._generate_day(self._generated_until)
                 self._generated_until += DAY
@@ -173,17 +201,31 @@ class Workspace:
     ) -> list[int]:
         """Visible conversations with start <= date < end, in date order."""
         with self._lock:
-            table = self._tables[kind]
-            lo = 0 if start is None else bisect.bisect_left(table.order, (start, -1))
-            hi = len(table.order) if end is None else bisect.bisect_left(table.order, (end, -1))
-            picked = [
-                idx
-                for _, idx in table.order[lo:hi]
-                if self._visible(table, idx) and self._matches(table, idx, scopes, domain)
-            ]
-        if descending:
-            picked.reverse()
-        return picked
+            key = (kind, start, end, scopes, domain, self._generation)
+            picked = self._listings.get(key)
+            if picked is None:
+                picked = self._scan(kind, start, end, scopes, domain)
+                self._listings[key] = picked
+                while len(self._listings) > 64:  # paging re-asks the same filter: keep the latest
+                    self._listings.pop(next(iter(self._listings)))
+        return picked[::-1] if descending else list(picked)
+
+    def _scan(
+        self,
+        kind: str,
+        start: int | None,
+        end: int | None,
+        scopes: frozenset[str],
+        domain: str | None,
+    ) -> tuple[int, ...]:
+        table = self._tables[kind]
+        lo = 0 if start is None else bisect.bisect_left(table.order, (start, -1))
+        hi = len(table.order) if end is None else bisect.bisect_left(table.order, (end, -1))
+        return tuple(
+            idx
+            for _, idx in table.order[lo:hi]
+            if self._visible(table, idx) and self._matches(table, idx, scopes, domain)
+        )
 
     def find(self, kind: str, record_id: str) -> int | None:
         with self._lock:
@@ -243,6 +285,7 @@ class Workspace:
             created = self._now + self.spec.upload_analysis_seconds
             self._append(table, idx, date, created, profile, f"upload:{idx}")
             table.uploads[idx] = dict(meta)
+            self._generation += 1
             return table.ids[idx]
 
     # ------------------------------------------------------------------------ generation
@@ -538,32 +581,24 @@ class Workspace:
             }
 
     def _build_transcript(self, kind: str, idx: int) -> orjson.Fragment:
-        table = self._tables[kind]
-        profile = table.profiles[idx]
+        """The transcript as JSON: a shared template for its length, with its own speakers."""
+        profile = self._tables[kind].profiles[idx]
         rng = _rng(self.spec.seed, kind, idx, "transcript")
-        target_words = profile.duration * self.spec.transcript_words // 1800
         speakers = [_full(self._users[profile.owner])] + [
             f"{rng.choice(c.FIRST_NAMES)} {rng.choice(c.LAST_NAMES)}"
             for _ in range(rng.randint(1, 2))
         ]
-        # Walk the pre-built segment pool with a per-conversation offset and stride: cheap, and
-        # still a different-looking transcript for every conversation.
-        offset, stride = rng.randrange(_POOL_SIZE), rng.choice(_STRIDES)
-        seconds_per_word = profile.duration / max(1, target_words)
-        segments, words, clock, turn = [], 0, 0.0, 0
-        while words < target_words:
-            text, count = _SEGMENT_POOL[(offset + turn * stride) % _POOL_SIZE]
-            end = round(min(profile.duration, clock + count * seconds_per_word), 1)
-            segments.append(
-                {
-                    "speaker": speakers[turn % len(speakers)],
-                    "start": clock,
-                    "end": end,
-                    "text": text,
-                }
-            )
-            words, clock, turn = words + count, end, turn + 1
-        return orjson.Fragment(orjson.dumps(segments))
+        variant = rng.randrange(_TEMPLATE_VARIANTS)
+        chunks = _transcript_template(
+            profile.duration // 60, variant, len(speakers), self.spec.transcript_words
+        )
+        names = [orjson.dumps(name) for name in speakers]
+        # chunks[0] opens the list; every later chunk follows the speaker of one segment.
+        parts = [chunks[0]]
+        for turn, chunk in enumerate(chunks[1:]):
+            parts.append(names[turn % len(names)])
+            parts.append(chunk)
+        return orjson.Fragment(b"".join(parts))
 
 
 def _poisson(rng: random.Random, rate: float) -> int:
