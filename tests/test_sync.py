@@ -301,3 +301,18 @@ def pq_rows(profile, table: str) -> int:
     import pyarrow.parquet as pq
 
     return pq.read_table(f"{profile.destination.path}/current/{table}.parquet").num_rows
+
+
+def test_credentials_never_reach_state_files_or_the_warehouse(
+    make_sandbox, profile_for, tmp_path
+) -> None:
+    sandbox = make_sandbox(api_key="very-secret-key-9f3a", client_id="client-77be")
+    profile = profile_for(sandbox)
+    sync(profile, HISTORY_END)
+    leaked = [
+        path
+        for path in tmp_path.rglob("*")
+        if path.is_file()
+        and (b"very-secret-key-9f3a" in path.read_bytes() or b"client-77be" in path.read_bytes())
+    ]
+    assert leaked == []

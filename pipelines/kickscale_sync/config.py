@@ -63,6 +63,8 @@ class DestinationSettings:
     dataset: str = "raw"
     lock_timeout_seconds: float = 60.0
     working_dir: str = "data/.dlt"  # dlt's local pipeline state and load packages
+    duckdb_memory_limit: str = ""  # e.g. "1GB"; empty: DuckDB's default (80% of the machine)
+    duckdb_threads: int = 0  # 0: DuckDB's default (one per core)
 
 
 @dataclass(frozen=True)

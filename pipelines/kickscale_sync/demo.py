@@ -18,9 +18,15 @@ DEMO_QUERY = (
 
 
 def run_demo(
-    profile: Profile, *, meetings: int, calls: int, days: int, echo: Callable[[str], None] = print
+    profile: Profile,
+    *,
+    meetings: int,
+    calls: int,
+    days: int,
+    echo: Callable[[str], None] = print,
+    today: datetime | None = None,
 ) -> None:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = today or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     spec = WorkspaceSpec(
         meetings=meetings, calls=calls, start=today - timedelta(days=days), end=today
     )
@@ -32,7 +38,9 @@ def run_demo(
         os.environ["SOURCES__KICKSCALE__CLIENT_ID"] = sandbox.client_id
         os.environ["SOURCES__KICKSCALE__BASE_URL"] = sandbox.url
         demo_profile = profile.with_sync(backfill_start=spec.start)
-        summary = run_sync(SyncRequest(profile=demo_profile, end=today, show_progress=True))
+        summary = run_sync(
+            SyncRequest(profile=demo_profile, end=today, now=today, show_progress=True)
+        )
         echo(summary.render())
     location = Destination(profile.destination).location
     echo(f"\ndata: {location}")

@@ -20,6 +20,7 @@ import duckdb
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from kickscale_sync.config import DestinationSettings
@@ -62,7 +63,16 @@ class Destination:
     def dlt_destination(self) -> Any:
         if self.kind == "duckdb":
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-            return dlt.destinations.duckdb(credentials=self.location)
+            credentials = DuckDbCredentials(self.location)
+            # DuckDB takes most of the machine's memory by default; a merge of wide text columns
+            # then peaks at gigabytes. Bounded, it spills to disk instead.
+            settings: dict[str, Any] = {"preserve_insertion_order": False}
+            if self.settings.duckdb_memory_limit:
+                settings["memory_limit"] = self.settings.duckdb_memory_limit
+            if self.settings.duckdb_threads:
+                settings["threads"] = self.settings.duckdb_threads
+            credentials.global_config = settings
+            return dlt.destinations.duckdb(credentials=credentials)
         return dlt.destinations.filesystem(bucket_url=self.location)
 
     # ------------------------------------------------------------------------ DuckDB lock

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from kickscale_sync import settings as api
 
@@ -152,6 +153,17 @@ class WindowRows:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     seen_ids: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # After `freeze`: the rows as compact Arrow tables by destination table, and their counts.
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def freeze(self, by_table: dict[str, tuple[list[dict[str, Any]], dict[str, str]]]) -> None:
+        """Turn the row lists into Arrow tables and drop the Python objects."""
+        for table, (items, spec) in by_table.items():
+            if items:
+                self.tables[table] = to_arrow(items, spec)
+                self.counts[table] = len(items)
+        self.rows, self.transcripts, self.quarantined = [], [], []
 
 
 def parse_timestamp(value: Any, name: str) -> datetime:
@@ -188,10 +200,7 @@ def shape(record: Any, endpoint: str, fetched_at: datetime) -> Shaped:
         if record.get(source) is not None:
             row[column] = parse_timestamp(record[source], source)
     for source in _NUMBER_FIELDS:
-        value = record.get(source)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise BadRecord(f"{source} is not a number: {value!r}")
-        row[source] = value
+        row[source] = record.get(source)
     for source, column in _SCALAR_FIELDS.items():
         if source in record:
             row[column] = _scalar(record[source], source)
@@ -203,16 +212,85 @@ def shape(record: Any, endpoint: str, fetched_at: datetime) -> Shaped:
             row.update(_flatten(record[source], source, prefix, keys))
     if "metadata" in record:
         row["metadata"] = record["metadata"]
-    if isinstance(row.get("rating"), int):
-        row["rating"] = float(row["rating"])
     for key, value in record.items():
         if key not in _HANDLED:
-            row[_snake(key)] = value  # unknown fields are kept; dlt types them as they come
+            row[_snake(key)] = value  # fields the contract does not name yet are kept
+    _coerce(row, COLUMNS_BY_ENDPOINT[endpoint])
     transcript = _transcript_row(record, endpoint)
     row["content_hash"] = content_hash(record)
     row["fetched_at"] = fetched_at
     row["deleted_at"] = None
     return Shaped(row, transcript)
+
+
+def _coerce(row: dict[str, Any], spec: dict[str, str]) -> None:
+    """Give every value its column's type, or reject the record naming the field."""
+    for column, value in row.items():
+        if value is None:
+            continue
+        kind = spec.get(column)
+        if kind is None:
+            if isinstance(value, dict | list):
+                row[column] = _json_text(value)
+        elif kind == "json":
+            row[column] = _json_text(value)
+        elif kind == "text":
+            if isinstance(value, dict | list):
+                raise BadRecord(f"{column} is a {type(value).__name__}, expected a single value")
+            row[column] = value if isinstance(value, str) else str(value)
+        elif kind == "bigint":
+            row[column] = _whole_number(value, column)
+        elif kind == "double":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise BadRecord(f"{column} is not a number: {value!r}")
+            row[column] = float(value)
+        elif kind == "timestamp" and not isinstance(value, datetime):
+            row[column] = parse_timestamp(value, column)
+
+
+def _whole_number(value: Any, column: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRecord(f"{column} is not a number: {value!r}")
+    return int(round(value))
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+_ARROW_TYPES = {
+    "text": pa.string(),
+    "json": pa.string(),  # JSON text; the json column hint makes DuckDB type it JSON
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def to_arrow(rows: list[dict[str, Any]], spec: dict[str, str]) -> pa.Table:
+    """Rows as an Arrow table: known columns typed by `spec`, new fields typed as they come."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    arrays, fields = [], []
+    for name in names:
+        values = [row.get(name) for row in rows]
+        kind = spec.get(name)
+        if kind is not None:
+            array = pa.array(values, type=_ARROW_TYPES[kind])
+        else:
+            try:
+                array = pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: keep them as JSON text
+                array = pa.array(
+                    [None if v is None else _json_text(v) for v in values], pa.string()
+                )
+            if pa.types.is_null(array.type):
+                continue  # no value yet to type the column by
+        arrays.append(array)
+        fields.append(pa.field(name, array.type, nullable=name not in _KEY_COLUMNS))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+_KEY_COLUMNS = frozenset({"id", "conversation_id", "quarantine_id"})
 
 
 def quarantine_row(
@@ -276,20 +354,21 @@ def _transcript_row(record: dict[str, Any], endpoint: str) -> dict[str, Any] | N
         return None
     if not isinstance(segments, list) or not all(isinstance(s, dict) for s in segments):
         raise BadRecord("transcript is not a list of segments")
-    lines, words = [], 0
-    for segment in segments:
-        text = segment.get("text") or ""
-        if not isinstance(text, str):
-            raise BadRecord("a transcript segment's text is not a string")
-        words += len(text.split())
-        lines.append(f"{segment.get('speaker') or 'Unknown'}: {text}")
+    try:
+        spoken = " ".join(segment.get("text") or "" for segment in segments)
+        text = "\n".join(
+            f"{s.get('speaker') or 'Unknown'}: {s.get('text') or ''}" for s in segments
+        )
+    except TypeError:
+        raise BadRecord("a transcript segment's text is not a string") from None
+    words = len(spoken.split())
     return {
         "conversation_id": record["id"],
         "kind": endpoint[:-1],
         "segment_count": len(segments),
         "word_count": words,
-        "text": "\n".join(lines),
-        "segments": segments,
+        "text": text,
+        "segments": _json_text(segments),
     }
 
 

@@ -8,6 +8,7 @@ loaded, with the reason). Rows whose content did not change since the last load 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from kickscale_sync import settings as api
@@ -33,6 +35,8 @@ from kickscale_sync.windows import Window, utc
 TRANSCRIPTS_TABLE = "transcripts"
 QUARANTINE_TABLE = "quarantine"
 MAX_WINDOW_REREADS = 3
+# dlt computes a table's schema for every item it is given: hand it a few big tables.
+ROWS_PER_YIELD = 1_000
 _KEYS = frozenset({"id", "conversation_id", "quarantine_id"})
 
 
@@ -59,6 +63,7 @@ class SourceContext:
     known_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
     on_window: Callable[[str, Window, WindowRows], None] | None = None
     merge: bool = True  # False for destinations that cannot merge (plain Parquet files)
+    prefetcher: Prefetcher | None = None  # set by a sync that spans several loads
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -72,31 +77,29 @@ def _columns(spec: dict[str, str], dedup_on: str | None = None) -> dict[str, dic
     return columns
 
 
-def _table_hints(endpoint: str, merge: bool) -> dict[str, Any]:
-    """Merge on the key where the destination can; elsewhere append, and the reader dedupes."""
-    disposition = "merge" if merge else "append"
-    return {
-        endpoint: dlt.mark.make_hints(
-            table_name=endpoint,
+def _conversation_resource(
+    name: str, endpoint: str, rows: Callable[[], Iterator[Any]], merge: bool
+) -> DltResource:
+    """A resource writing to its endpoint's table, `transcripts` and `quarantine`.
+
+    The hints of all three tables are declared once here (as table variants); the generator
+    only routes each Arrow table by name, which keeps extraction cheap.
+    """
+    disposition = "merge" if merge else "append"  # append where the destination cannot merge
+    resource = dlt.resource(rows, name=name, max_table_nesting=0)()
+    for table, key, spec, dedup in (
+        (endpoint, "id", COLUMNS_BY_ENDPOINT[endpoint], "updated_at" if merge else None),
+        (TRANSCRIPTS_TABLE, "conversation_id", TRANSCRIPT_COLUMNS, None),
+        (QUARANTINE_TABLE, "quarantine_id", QUARANTINE_COLUMNS, None),
+    ):
+        resource.apply_hints(
+            table_name=table,
             write_disposition=disposition,
-            primary_key="id",
-            columns=_columns(
-                COLUMNS_BY_ENDPOINT[endpoint], dedup_on="updated_at" if merge else None
-            ),
-        ),
-        TRANSCRIPTS_TABLE: dlt.mark.make_hints(
-            table_name=TRANSCRIPTS_TABLE,
-            write_disposition=disposition,
-            primary_key="conversation_id",
-            columns=_columns(TRANSCRIPT_COLUMNS),
-        ),
-        QUARANTINE_TABLE: dlt.mark.make_hints(
-            table_name=QUARANTINE_TABLE,
-            write_disposition=disposition,
-            primary_key="quarantine_id",
-            columns=_columns(QUARANTINE_COLUMNS),
-        ),
-    }
+            primary_key=key,
+            columns=_columns(spec, dedup),
+            create_table_variant=True,
+        )
+    return resource
 
 
 @dlt.source(name="kickscale", max_table_nesting=0)
@@ -114,20 +117,18 @@ def kickscale_source(
 def _windowed_resource(
     context: SourceContext, endpoint: str, windows: Sequence[Window]
 ) -> DltResource:
-    hints = _table_hints(endpoint, context.merge)
-
     def conversations() -> Iterator[Any]:
+        buffer = _TableBuffer()
         for rows in _read_windows(context, endpoint, windows):
-            yield from _marked(rows, endpoint, hints)
+            yield from buffer.add(rows.tables)
+        yield from buffer.flush()
         if windows:
             _advance_progress(dlt.current.resource_state(), windows)
 
-    return dlt.resource(conversations, name=endpoint, max_table_nesting=0)()
+    return _conversation_resource(endpoint, endpoint, conversations, context.merge)
 
 
 def _by_id_resource(context: SourceContext, endpoint: str, ids: Sequence[str]) -> DltResource:
-    hints = _table_hints(endpoint, context.merge)
-
     def conversations() -> Iterator[Any]:
         now = context.now()
         rows = WindowRows()
@@ -135,21 +136,55 @@ def _by_id_resource(context: SourceContext, endpoint: str, ids: Sequence[str]) -
             record = context.client.get_by_id(endpoint, record_id, context.options.expand)
             if record is not None:
                 _shape_into(rows, record, endpoint, None, now, {})
+        _freeze(rows, endpoint)
         if context.on_window:
             context.on_window(endpoint, Window(now.replace(year=1970), now), rows)
-        yield from _marked(rows, endpoint, hints)
+        yield from _TableBuffer().add(rows.tables, flush=True)
 
-    return dlt.resource(conversations, name=endpoint, max_table_nesting=0)()
+    return _conversation_resource(endpoint, endpoint, conversations, context.merge)
 
 
-def _marked(rows: WindowRows, endpoint: str, hints: dict[str, Any]) -> Iterator[Any]:
-    for table, items in (
-        (endpoint, rows.rows),
-        (TRANSCRIPTS_TABLE, rows.transcripts),
-        (QUARANTINE_TABLE, rows.quarantined),
-    ):
-        if items:
-            yield dlt.mark.with_hints(items, hints[table], create_table_variant=True)
+def _freeze(rows: WindowRows, endpoint: str) -> None:
+    rows.freeze(
+        {
+            endpoint: (rows.rows, COLUMNS_BY_ENDPOINT[endpoint]),
+            TRANSCRIPTS_TABLE: (rows.transcripts, TRANSCRIPT_COLUMNS),
+            QUARANTINE_TABLE: (rows.quarantined, QUARANTINE_COLUMNS),
+        }
+    )
+
+
+class _TableBuffer:
+    """Collects Arrow tables per destination table; hands dlt one big table at a time.
+
+    dlt computes a table's schema for every item it is given, so few big items are cheap; Arrow
+    keeps the waiting rows compact.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[pa.Table]] = {}
+        self._rows: dict[str, int] = {}
+
+    def add(self, tables: dict[str, pa.Table], flush: bool = False) -> Iterator[Any]:
+        for name, table in tables.items():
+            self._parts.setdefault(name, []).append(table)
+            self._rows[name] = self._rows.get(name, 0) + table.num_rows
+            if self._rows[name] >= ROWS_PER_YIELD:
+                yield self._take(name)
+        if flush:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[Any]:
+        for name in list(self._parts):
+            yield self._take(name)
+
+    def _take(self, name: str) -> Any:
+        parts = self._parts.pop(name)
+        self._rows.pop(name)
+        table = (
+            parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+        )
+        return dlt.mark.with_table_name(table, name)
 
 
 def _advance_progress(state: dict[str, Any], windows: Sequence[Window]) -> None:
@@ -177,25 +212,71 @@ def completed_until(resource_state: dict[str, Any] | None) -> datetime | None:
 def _read_windows(
     context: SourceContext, endpoint: str, windows: Sequence[Window]
 ) -> Iterator[WindowRows]:
-    """Read windows on the shared pool, at most `concurrency` in flight, yielding as they finish."""
-    pending: set[Future[tuple[Window, WindowRows]]] = set()
-    queue = list(windows)
-    known = context.known_hashes.get(endpoint, {})
-    try:
-        while queue or pending:
-            while queue and len(pending) < context.concurrency:
-                pending.add(
-                    context.executor.submit(_read_window, context, endpoint, queue.pop(0), known)
-                )
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+    """The windows' rows as they finish, read ahead on the shared pool."""
+    prefetcher = context.prefetcher or Prefetcher(context, [(endpoint, w) for w in windows])
+    for window, rows in prefetcher.results(endpoint, windows):
+        if context.on_window:
+            context.on_window(endpoint, window, rows)
+        yield rows
+
+
+class Prefetcher:
+    """Reads windows ahead of the loads, so the network never waits for dlt.
+
+    Windows are submitted in plan order, at most `ahead` at a time beyond those consumed: while
+    dlt normalizes and loads one batch, the pool is already fetching the next.
+    """
+
+    def __init__(
+        self, context: SourceContext, plan: Sequence[tuple[str, Window]], ahead: int | None = None
+    ) -> None:
+        self._context = context
+        self._queue = list(plan)
+        self._ahead = ahead or 2 * context.concurrency
+        self._futures: dict[tuple[str, Window], Future[tuple[Window, WindowRows]]] = {}
+        self._lock = threading.Lock()
+        self._top_up()
+
+    def results(
+        self, endpoint: str, windows: Sequence[Window]
+    ) -> Iterator[tuple[Window, WindowRows]]:
+        remaining = {self._submit((endpoint, w)): w for w in windows}
+        while remaining:
+            done, _ = wait(remaining, return_when=FIRST_COMPLETED)
             for future in done:
-                window, rows = future.result()
-                if context.on_window:
-                    context.on_window(endpoint, window, rows)
-                yield rows
-    finally:
-        for future in pending:
-            future.cancel()
+                window = remaining.pop(future)
+                with self._lock:
+                    self._futures.pop((endpoint, window), None)
+                yield future.result()
+            self._top_up()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            for future in self._futures.values():
+                future.cancel()
+            self._futures.clear()
+
+    def _submit(self, key: tuple[str, Window]) -> Future[tuple[Window, WindowRows]]:
+        with self._lock:
+            future = self._futures.get(key)
+            if future is None:
+                if key in self._queue:
+                    self._queue.remove(key)
+                future = self._start(key)
+            return future
+
+    def _top_up(self) -> None:
+        with self._lock:
+            while self._queue and len(self._futures) < self._ahead:
+                self._start(self._queue.pop(0))
+
+    def _start(self, key: tuple[str, Window]) -> Future[tuple[Window, WindowRows]]:
+        endpoint, window = key
+        known = self._context.known_hashes.get(endpoint, {})
+        future = self._context.executor.submit(_read_window, self._context, endpoint, window, known)
+        self._futures[key] = future
+        return future
 
 
 def _read_window(
@@ -206,6 +287,7 @@ def _read_window(
     now = context.now()
     for record in records:
         _shape_into(rows, record, endpoint, window, now, known)
+    _freeze(rows, endpoint)
     return window, rows
 
 

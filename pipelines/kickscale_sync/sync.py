@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import pandas  # noqa: F401  dlt imports it lazily; with our reader threads running, that import raced
+import pyarrow as pa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from kickscale_sync import settings as api
@@ -24,6 +27,7 @@ from kickscale_sync.records import WindowRows
 from kickscale_sync.source import (
     QUARANTINE_TABLE,
     TRANSCRIPTS_TABLE,
+    Prefetcher,
     ReadOptions,
     SourceContext,
     completed_until,
@@ -105,9 +109,28 @@ class SyncError(RuntimeError):
     """The sync stopped; the message says why and what to do."""
 
 
+class _ExpectedArrowHints(logging.Filter):
+    """dlt warns that our JSON column hints differ from Arrow's string type: that is on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "several column hints were different" not in record.getMessage()
+
+
+def configure_dlt() -> None:
+    # Arrow tables get `_dlt_load_id` too: deletions and the Parquet reader order versions by it.
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    # Arrow's default pool keeps freed memory for reuse; with wide text columns that kept the
+    # process hundreds of MiB above what it uses. The system allocator gives it back.
+    pa.set_memory_pool(pa.system_memory_pool())
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(f, _ExpectedArrowHints) for f in dlt_logger.filters):
+        dlt_logger.addFilter(_ExpectedArrowHints())
+
+
 def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = None) -> SyncSummary:
     """Run one sync as described by `request` and return what it did."""
     started = time.monotonic()
+    configure_dlt()
     profile = request.profile
     settings = profile.sync
     now = utc(request.now or datetime.now(UTC))
@@ -143,12 +166,13 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
 
         def on_window(endpoint: str, window: Window, rows: WindowRows) -> None:
             summary.windows += 1
-            summary.rows[endpoint] += len(rows.rows)
-            summary.rows[TRANSCRIPTS_TABLE] += len(rows.transcripts)
+            summary.rows[endpoint] += rows.counts.get(endpoint, 0)
+            summary.rows[TRANSCRIPTS_TABLE] += rows.counts.get(TRANSCRIPTS_TABLE, 0)
             summary.unchanged[endpoint] += rows.unchanged
-            if rows.quarantined:
-                summary.quarantined[endpoint] += len(rows.quarantined)
-                summary.rows[QUARANTINE_TABLE] += len(rows.quarantined)
+            quarantined = rows.counts.get(QUARANTINE_TABLE, 0)
+            if quarantined:
+                summary.quarantined[endpoint] += quarantined
+                summary.rows[QUARANTINE_TABLE] += quarantined
             seen[endpoint].update(rows.seen_ids)
             progress.advance(endpoint, window, rows)
 
@@ -179,13 +203,19 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
                     endpoint: destination.current_hashes(endpoint, plan.start, plan.end)
                     for endpoint in request.endpoints
                 }
-                for batch in batches(plan.windows, settings.windows_per_load):
-                    source = kickscale_source(
-                        context, {endpoint: batch for endpoint in request.endpoints}
-                    )
-                    _load(pipeline, destination, source, summary)
-                    if on_progress:
-                        on_progress(f"loaded windows up to {to_wire(batch[-1].end)}")
+                context.prefetcher = Prefetcher(
+                    context, [(e, w) for w in plan.windows for e in request.endpoints]
+                )
+                try:
+                    for batch in batches(plan.windows, settings.windows_per_load):
+                        source = kickscale_source(
+                            context, {endpoint: batch for endpoint in request.endpoints}
+                        )
+                        _load(pipeline, destination, source, summary)
+                        if on_progress:
+                            on_progress(f"loaded windows up to {to_wire(batch[-1].end)}")
+                finally:
+                    context.prefetcher.cancel()  # a failed batch must not leave reads running
         if request.full_refresh and not request.ids:
             summary.deleted = _mark_deleted(pipeline, destination, plan, seen, now, summary)
         summary.published = destination.publish_current()

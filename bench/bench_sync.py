@@ -1,0 +1,110 @@
+"""The sync benchmark: a two-year backfill against a sandbox with 200 ms latency per request.
+
+    .venv/bin/python bench/bench_sync.py [--records 40000] [--concurrency 8] [--skip-rest-api]
+
+Reports records/s, pages, wall time and peak memory of our sync beside the network floor
+(pages x latency / concurrency) and beside a plain sequential dlt `rest_api` configuration of the
+same endpoints; memory at a quarter of the size (flat as the workspace grows); and the nightly
+case (one day of new data with the 14-day lookback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+from common import sandbox_process
+
+HERE = Path(__file__).parent
+LATENCY_S = 0.2
+START, END = "2024-12-01", "2026-12-01T00:00:00Z"
+
+
+def child(*args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, str(HERE / "sync_child.py"), *args], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def sandbox_args(records: int) -> list[str]:
+    half = str(records // 2)
+    return [
+        "--meetings",
+        half,
+        "--calls",
+        half,
+        "--start",
+        START,
+        "--end",
+        END,
+        "--latency-ms",
+        str(LATENCY_S * 1000),
+    ]
+
+
+def backfill(records: int, concurrency: int, window_days: float, workdir: str) -> tuple[dict, str]:
+    with sandbox_process(*sandbox_args(records)) as (url, _):
+        ours = child("ours", url, workdir, str(concurrency), str(window_days), END, START)
+        # The nightly case: one day later, incremental with the 14-day lookback.
+        httpx.post(f"{url}/_sandbox/advance", json={"days": 1}).raise_for_status()
+        nightly = child(
+            "ours", url, workdir, str(concurrency), str(window_days), "2026-12-02T00:00:00Z", START
+        )
+    return {"backfill": ours, "nightly": nightly}, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=40_000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--window-days", type=float, default=7)
+    parser.add_argument("--skip-rest-api", action="store_true")
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as big,
+        tempfile.TemporaryDirectory() as small,
+        tempfile.TemporaryDirectory() as rest,
+    ):
+        results, _ = backfill(args.records, args.concurrency, args.window_days, big)
+        quarter, _ = backfill(args.records // 4, args.concurrency, args.window_days, small)
+        baseline = None
+        if not args.skip_rest_api:
+            with sandbox_process(*sandbox_args(args.records)) as (url, _):
+                baseline = child("rest_api", url, rest)
+    ours, nightly = results["backfill"], results["nightly"]
+    floor = ours["pages"] * LATENCY_S / args.concurrency
+    print(
+        f"backfill of {ours['records']} records (two years, default transcripts, {LATENCY_S * 1000:.0f} ms latency)"
+    )
+    print(
+        f"  ours:      {ours['seconds']:.1f}s wall, {ours['records'] / ours['seconds']:,.0f} records/s, {ours['pages']} pages, "
+        f"{ours['requests']} requests, {ours['windows']} windows, concurrency {args.concurrency}, peak {ours['peak_rss_mb']:.0f} MiB"
+    )
+    print(
+        f"  floor:     {floor:.1f}s (pages x latency / concurrency): ours is {ours['seconds'] / floor:.2f}x the floor"
+    )
+    if baseline:
+        print(
+            f"  rest_api:  {baseline['seconds']:.1f}s wall, {baseline['records'] / baseline['seconds']:,.0f} records/s, sequential, "
+            f"peak {baseline['peak_rss_mb']:.0f} MiB: ours is {baseline['seconds'] / ours['seconds']:.1f}x faster"
+        )
+    small_run = quarter["backfill"]
+    print(
+        f"  memory:    {small_run['records']} records peak {small_run['peak_rss_mb']:.0f} MiB; {ours['records']} records peak {ours['peak_rss_mb']:.0f} MiB"
+    )
+    print(
+        f"nightly (one new day, 14-day lookback): {nightly['requests']} requests, {nightly['pages']} pages, "
+        f"{nightly['windows']} windows, {nightly['seconds']:.1f}s, {nightly['records']} new or changed records"
+    )
+
+
+if __name__ == "__main__":
+    main()

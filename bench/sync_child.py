@@ -1,0 +1,108 @@
+"""One measured run in a child process, so its peak memory is its own. Prints one JSON line.
+
+python sync_child.py ours URL WORKDIR CONCURRENCY WINDOW_DAYS END [START]
+python sync_child.py rest_api URL WORKDIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+EXPAND = "user_client_augmentation,meeting_transcript"
+
+
+def ours(
+    url: str, workdir: str, concurrency: str, window_days: str, end: str, start: str = "2024-12-01"
+) -> dict:
+    from kickscale_sync.config import DestinationSettings, Profile, SyncSettings
+    from kickscale_sync.sync import SyncRequest, run_sync
+    from kickscale_sync.windows import parse_instant
+
+    os.environ.update(
+        SOURCES__KICKSCALE__API_KEY="sandbox-api-key",
+        SOURCES__KICKSCALE__CLIENT_ID="sandbox-client",
+        SOURCES__KICKSCALE__BASE_URL=url,
+    )
+    profile = Profile(
+        name="bench",
+        sync=SyncSettings(
+            backfill_start=parse_instant(start),
+            window_days=float(window_days),
+            concurrency=int(concurrency),
+            requests_per_second=0,
+            windows_per_load=int(os.environ.get("BENCH_WINDOWS_PER_LOAD", "16")),
+        ),
+        destination=DestinationSettings(
+            path=f"{workdir}/ours.duckdb",
+            working_dir=f"{workdir}/dlt",
+            duckdb_memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY", ""),
+            duckdb_threads=int(os.environ.get("BENCH_DUCKDB_THREADS", "0")),
+        ),
+    )
+    summary = run_sync(SyncRequest(profile=profile, end=parse_instant(end), now=parse_instant(end)))
+    return {**summary.as_dict(), "records": summary.rows["meetings"] + summary.rows["calls"]}
+
+
+def rest_api(url: str, workdir: str) -> dict:
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": url,
+                "headers": {"api-key": "sandbox-api-key", "client-id": "sandbox-client"},
+                "paginator": {
+                    "type": "page_number",
+                    "base_page": 0,
+                    "page_param": "page",
+                    "total_path": None,
+                    "stop_after_empty_page": True,
+                },
+            },
+            "resource_defaults": {
+                "primary_key": "id",
+                "write_disposition": "merge",
+                "max_table_nesting": 0,
+                "endpoint": {
+                    "data_selector": "data",
+                    "params": {
+                        "pageSize": 100,
+                        "sortingOrder": "ascending",
+                        "scopes": "internal,external",
+                        "expand": EXPAND,
+                    },
+                },
+            },
+            "resources": ["meetings", "calls"],
+        }
+    )
+    pipeline = dlt.pipeline(
+        "rest_api_bench",
+        destination=dlt.destinations.duckdb(f"{workdir}/rest_api.duckdb"),
+        dataset_name="raw",
+        pipelines_dir=f"{workdir}/dlt_rest",
+    )
+    started = time.perf_counter()
+    info = pipeline.run(source, loader_file_format="parquet")
+    seconds = time.perf_counter() - started
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return {
+        "seconds": round(seconds, 2),
+        "records": counts.get("meetings", 0) + counts.get("calls", 0),
+        "loads": len(info.loads_ids),
+    }
+
+
+if __name__ == "__main__":
+    mode, *rest = sys.argv[1:]
+    Path(rest[1]).mkdir(parents=True, exist_ok=True)
+    result = ours(*rest) if mode == "ours" else rest_api(*rest)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result))

@@ -1,0 +1,58 @@
+"""Profiles: every shipped one loads; secrets and unknown settings are refused clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kickscale_sync.config import PROFILES_DIR, ConfigError, load_profile
+
+
+@pytest.mark.parametrize("name", ["dev", "prod", "demo"])
+def test_shipped_profiles_load(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.name == name
+    assert profile.destination.kind in ("duckdb", "parquet")
+    assert profile.sync.window.days >= 1 and profile.schedule.cron
+
+
+def test_profile_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        '[sync]\nbackfill_start = "2024-06-01"\nwindow_days = 3\n[destination]\nkind = "parquet"\npath = "lake"\n'
+    )
+    profile = load_profile(str(path))
+    assert profile.name == "mine" and profile.sync.window_days == 3
+    assert profile.sync.backfill_start.isoformat() == "2024-06-01T00:00:00+00:00"
+    assert profile.destination.kind == "parquet"
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="dev, demo, prod|demo, dev, prod"):
+        load_profile("staging")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[kickscale]\napi_key = "abc"\n', "secret"),
+        ("[sync]\nwindow_dayz = 3\n", "window_dayz"),
+        ('[destination]\nkind = "postgres"\n', "destination.kind"),
+        ('[sync]\nscopes = ["everyone"]\n', "scopes"),
+        ('[sync]\nbackfill_start = "soon"\n', "backfill_start"),
+        ("[sync\n", "not valid TOML"),
+    ],
+)
+def test_bad_profiles_are_refused_with_the_setting_named(
+    tmp_path: Path, text: str, needle: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        load_profile(str(path))
+
+
+def test_no_shipped_profile_holds_a_secret() -> None:
+    for path in PROFILES_DIR.glob("*.toml"):
+        text = path.read_text().lower()
+        assert "api_key =" not in text and "client_id =" not in text
