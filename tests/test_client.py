@@ -7,6 +7,7 @@ import threading
 import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from kickscale_sync.client import (
@@ -101,7 +102,7 @@ def test_credentials_stay_out_of_reprs_and_logs(sandbox: Sandbox, caplog) -> Non
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    seen: list[dict] = []
+    seen: ClassVar[list[dict]] = []
 
     def do_GET(self) -> None:
         _Recorder.seen.append(dict(self.headers))

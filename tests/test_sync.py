@@ -316,3 +316,16 @@ def test_credentials_never_reach_state_files_or_the_warehouse(
         and (b"very-secret-key-9f3a" in path.read_bytes() or b"client-77be" in path.read_bytes())
     ]
     assert leaked == []
+
+
+def test_parquet_destination_at_an_fsspec_url(sandbox, profile_for) -> None:
+    import fsspec
+    import pyarrow.parquet as pq
+
+    profile = profile_for(sandbox, kind="parquet").with_destination(path="memory://kickscale-test/lake")
+    sync(profile, HISTORY_END)
+    fs = fsspec.filesystem("memory")
+    with fs.open("/kickscale-test/lake/current/meetings.parquet", "rb") as handle:
+        table = pq.read_table(handle)
+    assert table.num_rows == len(upstream(sandbox, "meetings"))
+    assert table.column("id").to_pylist() == sorted(upstream(sandbox, "meetings"))

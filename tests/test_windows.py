@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,7 @@ def test_windows_cover_the_range_without_gaps_or_overlaps() -> None:
     start, end = datetime(2025, 1, 3, 5, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
     windows = plan_windows(start, end, 7 * DAY)
     assert windows[0].start == start and windows[-1].end == end
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
     assert all(w.end - w.start <= 7 * DAY for w in windows)
 
 

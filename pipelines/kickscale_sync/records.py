@@ -251,7 +251,7 @@ def _coerce(row: dict[str, Any], spec: dict[str, str]) -> None:
 def _whole_number(value: Any, column: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRecord(f"{column} is not a number: {value!r}")
-    return int(round(value))
+    return value if isinstance(value, int) else round(value)
 
 
 def _json_text(value: Any) -> str:
