@@ -39,7 +39,10 @@ def ours(
             windows_per_load=int(os.environ.get("BENCH_WINDOWS_PER_LOAD", "16")),
         ),
         destination=DestinationSettings(
-            path=f"{workdir}/ours.duckdb",
+            kind=os.environ.get("BENCH_DESTINATION", "duckdb"),
+            path=f"{workdir}/ours.duckdb"
+            if os.environ.get("BENCH_DESTINATION", "duckdb") == "duckdb"
+            else f"{workdir}/lake",
             working_dir=f"{workdir}/dlt",
             duckdb_memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY", ""),
             duckdb_threads=int(os.environ.get("BENCH_DUCKDB_THREADS", "0")),

@@ -106,5 +106,5 @@ def test_demo_syncs_a_workspace_into_duckdb(tmp_path, monkeypatch) -> None:
     output = "\n".join(lines)
     assert "data: " in output and "duckdb " in output
     with duckdb.connect(str(tmp_path / "data" / "demo.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM raw.meetings").fetchone()[0] > 100
+        assert con.execute("SELECT count(*) FROM raw.meetings").fetchall()[0][0] > 100
         assert con.execute(DEMO_QUERY).fetchall()

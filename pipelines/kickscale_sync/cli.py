@@ -257,6 +257,51 @@ def doctor(profile: ProfileOption = "dev") -> None:
     guarded(body)
 
 
+# ----------------------------------------------------------------------------------- models
+@app.command()
+def models(
+    profile: ProfileOption = "dev",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date the figures are computed for [default: today, UTC]."),
+    ] = None,
+) -> None:
+    """Build the SQL models in sql/ into the `analytics` schema and run their data tests."""
+    from kickscale_sync.models import ModelError, run_models
+
+    def body() -> None:
+        day = _instant(as_of, "--as-of")
+        try:
+            run = run_models(load_profile(profile), day.date() if day else None)
+        except ModelError as error:
+            fail(str(error))
+        typer.echo(run.render())
+
+    guarded(body)
+
+
+# ----------------------------------------------------------------------------------- export
+@app.command()
+def export(
+    profile: ProfileOption = "dev",
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Also write <table>.csv beside the Parquet folders.")
+    ] = False,
+) -> None:
+    """Write every mart as Parquet for BI tools (Hive-partitioned by month where large)."""
+    from kickscale_sync.export import run_export
+    from kickscale_sync.models import ModelError
+
+    def body() -> None:
+        try:
+            run = run_export(load_profile(profile), csv=csv)
+        except ModelError as error:
+            fail(str(error))
+        typer.echo(run.render())
+
+    guarded(body)
+
+
 # ------------------------------------------------------------------------------------- demo
 @app.command()
 def demo(

@@ -63,6 +63,7 @@ class DestinationSettings:
     dataset: str = "raw"
     lock_timeout_seconds: float = 60.0
     working_dir: str = "data/.dlt"  # dlt's local pipeline state and load packages
+    analytics_database: str = "data/analytics.duckdb"  # where models go for the Parquet kind
     duckdb_memory_limit: str = ""  # e.g. "1GB"; empty: DuckDB's default (80% of the machine)
     duckdb_threads: int = 0  # 0: DuckDB's default (one per core)
 

@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 from kickscale_sync.config import Profile
 from kickscale_sync.destinations import Destination
+from kickscale_sync.export import run_export
+from kickscale_sync.models import run_models
 from kickscale_sync.sandbox import Sandbox, WorkspaceSpec
 from kickscale_sync.sync import SyncRequest, run_sync
 
 DEMO_QUERY = (
-    "SELECT unnest(from_json(customer_domains, '[\"VARCHAR\"]')) AS domain, count(*) AS meetings "
-    "FROM raw.meetings WHERE deleted_at IS NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 10;"
+    "SELECT customer_domain, conversations, last_contact_at::DATE AS last_contact, "
+    "days_since_last_contact, round(avg_talk_ratio, 2) AS talk_ratio "
+    "FROM analytics.domain_summary ORDER BY conversations DESC LIMIT 10;"
 )
 
 
@@ -42,6 +45,8 @@ def run_demo(
             SyncRequest(profile=demo_profile, end=today, now=today, show_progress=True)
         )
         echo(summary.render())
+    echo(run_models(profile, as_of=today.date()).render())
+    echo(run_export(profile).render())
     location = Destination(profile.destination).location
     echo(f"\ndata: {location}")
     echo(f'try:  duckdb {location} "{DEMO_QUERY}"')

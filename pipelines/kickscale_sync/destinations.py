@@ -153,28 +153,46 @@ class Destination:
                       AND CAST(d.load_id AS DOUBLE) > CAST(t._dlt_load_id AS DOUBLE)
                     """,
                     [table],
-                ).fetchone()
-                changed += int(result[0]) if result else 0
+                ).fetchall()
+                changed += int(result[0][0]) if result else 0
         return changed
 
     # -------------------------------------------------------------------- Parquet publish
     def publish_current(self) -> dict[str, int]:
-        """Write `current/<table>.parquet` for each table: one row per key, deletions applied."""
+        """Write `current/<table>.parquet` for each table: one row per key, deletions applied.
+
+        DuckDB streams the loaded files: a narrow pass picks the newest version of each key
+        (file and row number), a second copies just those rows out, so memory stays bounded
+        however many versions the folder holds.
+        """
         if self.kind != "parquet":
             return {}
         fs, root = fsspec.core.url_to_fs(self.location)
+        prefix = _url_prefix(fs) if "://" in self.location else ""
         loaded = self._completed_loads(fs, root)
-        deletions = self._read_table(fs, root, DELETIONS_TABLE, loaded)
         published = {}
-        for table, key in CURRENT_KEYS.items():
-            raw = self._read_table(fs, root, table, loaded)
-            if raw is None:
-                continue
-            current = _newest_per_key(
-                raw, key, deletions if table in CONVERSATION_TABLES else None, table
-            )
-            _write_atomically(fs, f"{root}/current/{table}.parquet", current)
-            published[table] = current.num_rows
+        with duckdb.connect(config={"preserve_insertion_order": False}) as con:
+            if prefix:
+                con.register_filesystem(fs)
+            deletions = [prefix + f for f in self._table_files(fs, root, DELETIONS_TABLE, loaded)]
+            for table, key in CURRENT_KEYS.items():
+                files = [prefix + f for f in self._table_files(fs, root, table, loaded)]
+                if not files:
+                    continue
+                gone = deletions if table in CONVERSATION_TABLES else []
+                query = _newest_per_key_sql(files, key, gone)
+                final = f"{root}/current/{table}.parquet"
+                temporary = f"{root}/current/.{uuid.uuid4().hex}.tmp.parquet"
+                fs.makedirs(f"{root}/current", exist_ok=True)
+                con.execute(
+                    f"COPY ({query}) TO '{prefix}{temporary}' (FORMAT parquet)",
+                    [table] if gone else [],
+                )
+                fs.mv(temporary, final)  # a rename on local disks: readers see old or new
+                count = con.execute(
+                    f"SELECT count(*) FROM read_parquet('{prefix}{final}')"
+                ).fetchall()
+                published[table] = int(count[0][0])
         return published
 
     def read_current(self, table: str) -> pa.Table | None:
@@ -198,22 +216,21 @@ class Destination:
             for p in fs.ls(loads_dir, detail=False)
         }
 
-    def _read_table(self, fs: Any, root: str, table: str, loaded: set[str]) -> pa.Table | None:
+    def _table_files(self, fs: Any, root: str, table: str, loaded: set[str]) -> list[str]:
+        """The table's Parquet files of completed loads only (a failed load's files are ignored)."""
         folder = f"{self._dataset_root(root)}/{table}"
         if not fs.exists(folder):
-            return None
-        files = [
+            return []
+        return sorted(
             p
             for p in fs.ls(folder, detail=False)
             if p.endswith(".parquet") and _file_load_id(p) in loaded
-        ]
-        if not files:
-            return None
-        parts = []
-        for path in sorted(files):
-            with fs.open(path, "rb") as handle:
-                parts.append(pq.read_table(handle))
-        return pa.concat_tables(parts, promote_options="permissive")
+        )
+
+
+def _url_prefix(fs: Any) -> str:
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    return f"{protocol}://"
 
 
 def _load_id_from_marker(path: str) -> str:
@@ -226,42 +243,36 @@ def _file_load_id(path: str) -> str:
     return f"{parts[0]}.{parts[1]}" if len(parts) > 2 else parts[0]
 
 
-def _newest_per_key(raw: pa.Table, key: str, deletions: pa.Table | None, endpoint: str) -> pa.Table:
-    order = "_dlt_load_id DESC" + (
-        ", updated_at DESC NULLS LAST" if "updated_at" in raw.column_names else ""
+def _newest_per_key_sql(files: list[str], key: str, deletions: list[str]) -> str:
+    source = (
+        f"read_parquet({files!r}, union_by_name = true, filename = true, file_row_number = true)"
     )
-    with duckdb.connect() as con:
-        con.register("raw_rows", raw)
-        newest = f"SELECT * FROM raw_rows QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
-        if deletions is None or "deleted_at" not in raw.column_names:
-            return con.sql(f"{newest} ORDER BY {key}").to_arrow_table()
-        con.register("deletion_rows", deletions)
-        return con.sql(
-            f"""
-            WITH newest AS ({newest}),
-            gone AS (
-                SELECT id, max(deleted_at) AS deleted_at, max(_dlt_load_id) AS load_id
-                FROM deletion_rows WHERE endpoint = ? GROUP BY id
-            )
-            SELECT newest.* REPLACE (
-                CASE WHEN gone.load_id IS NOT NULL
-                          AND CAST(gone.load_id AS DOUBLE) > CAST(newest._dlt_load_id AS DOUBLE)
-                     THEN gone.deleted_at ELSE newest.deleted_at END AS deleted_at
-            )
-            FROM newest LEFT JOIN gone USING (id)
-            ORDER BY {key}
-            """,
-            params=[endpoint],
-        ).to_arrow_table()
-
-
-def _write_atomically(fs: Any, path: str, table: pa.Table) -> None:
-    folder = path.rsplit("/", 1)[0]
-    fs.makedirs(folder, exist_ok=True)
-    temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
-    with fs.open(temporary, "wb") as handle:
-        pq.write_table(table, handle)
-    fs.mv(temporary, path)  # a rename on local disks: readers see the old file or the new one
+    order = "(_dlt_load_id, updated_at)" if key == "id" else "_dlt_load_id"
+    newest = f"""
+        WITH winners AS (
+            SELECT max_by(struct_pack(filename, file_row_number), {order}) AS w
+            FROM {source} GROUP BY {key}
+        )
+        SELECT rows.* EXCLUDE (filename, file_row_number)
+        FROM {source} AS rows
+        SEMI JOIN winners ON rows.filename = winners.w.filename
+                         AND rows.file_row_number = winners.w.file_row_number
+    """
+    if not deletions:
+        return newest
+    return f"""
+        WITH newest AS ({newest}),
+        gone AS (
+            SELECT id, max(deleted_at) AS deleted_at, max(_dlt_load_id) AS load_id
+            FROM read_parquet({deletions!r}, union_by_name = true) WHERE endpoint = ? GROUP BY id
+        )
+        SELECT newest.* REPLACE (
+            CASE WHEN gone.load_id IS NOT NULL
+                      AND CAST(gone.load_id AS DOUBLE) > CAST(newest._dlt_load_id AS DOUBLE)
+                 THEN gone.deleted_at ELSE newest.deleted_at END AS deleted_at
+        )
+        FROM newest LEFT JOIN gone USING (id)
+    """
 
 
 def is_lock_error(error: BaseException) -> bool:
@@ -273,5 +284,5 @@ def _duckdb_has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -
     found = con.execute(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
-    ).fetchone()
-    return found is not None
+    ).fetchall()
+    return bool(found)
