@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,11 @@ import pytest
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+# Prefect, before anything imports it: a throwaway home, no analytics, quiet logs.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="kickscale-prefect-")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 from kickscale_sync.config import DestinationSettings, Profile, SyncSettings
 from kickscale_sync.sandbox import Faults, Sandbox, WorkspaceSpec

@@ -104,7 +104,7 @@ def test_demo_syncs_a_workspace_into_duckdb(tmp_path, monkeypatch) -> None:
         today=datetime(2026, 3, 1, tzinfo=UTC),
     )
     output = "\n".join(lines)
-    assert "data: " in output and "duckdb " in output
+    assert "data: " in output and "duckdb.connect" in output
     with duckdb.connect(str(tmp_path / "data" / "demo.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.meetings").fetchall()[0][0] > 100
         assert con.execute(DEMO_QUERY).fetchall()

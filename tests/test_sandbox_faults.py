@@ -203,3 +203,8 @@ def test_upload_needs_credentials(sandbox: Sandbox) -> None:
         files={"file": ("a.mp3", b"x", "audio/mpeg")},
     )
     assert response.status_code == 403
+
+
+def test_a_short_outage_fails_the_first_requests_only(make_sandbox) -> None:
+    outage = make_sandbox(faults=Faults(fail_first_requests=2))
+    assert [get(outage, pageSize=1).status_code for _ in range(4)] == [503, 503, 200, 200]

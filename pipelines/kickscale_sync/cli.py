@@ -302,6 +302,20 @@ def export(
     guarded(body)
 
 
+# ------------------------------------------------------------------------------------ serve
+@app.command()
+def serve(profile: ProfileOption = "prod") -> None:
+    """Serve the Prefect deployments (nightly sync on the profile's schedule, backfill on demand)."""
+
+    def body() -> None:
+        load_profile(profile)  # a bad profile fails here, before Prefect starts
+        from kickscale_flows.deployments import serve_profile
+
+        serve_profile(profile)
+
+    guarded(body)
+
+
 # ------------------------------------------------------------------------------------- demo
 @app.command()
 def demo(

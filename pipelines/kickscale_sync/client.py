@@ -46,6 +46,10 @@ class RedirectRefused(KickscaleError):
     pass
 
 
+class KickscaleUnavailable(KickscaleError):
+    """Transient failures outlasted the retries: a later run may well succeed."""
+
+
 class RetryableError(Exception):
     """A transient failure: 429, 5xx, a reset or a truncated body."""
 
@@ -204,7 +208,7 @@ class KickscaleClient:
         try:
             return retrying(attempt)
         except RetryableError as error:
-            raise KickscaleError(
+            raise KickscaleUnavailable(
                 f"Kickscale kept failing after {self.config.max_attempts} attempts: {error}"
             ) from None
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from kickscale_sync.config import Profile
 from kickscale_sync.destinations import Destination
@@ -49,7 +51,8 @@ def run_demo(
     echo(run_export(profile).render())
     location = Destination(profile.destination).location
     echo(f"\ndata: {location}")
-    echo(f'try:  duckdb {location} "{DEMO_QUERY}"')
     echo(
-        f"  or: python -c \"import duckdb; print(duckdb.connect('{location}', read_only=True).sql('''{DEMO_QUERY}'''))\""
+        f"try:  {sys.executable} -c \"import duckdb; print(duckdb.connect('{location}', read_only=True)"
+        f".sql('''{DEMO_QUERY}'''))\""
     )
+    echo(f"exports (Parquet for BI tools): {Path(profile.export_path).resolve()}")

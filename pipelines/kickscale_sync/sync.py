@@ -19,7 +19,12 @@ import pyarrow as pa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from kickscale_sync import settings as api
-from kickscale_sync.client import ClientConfig, KickscaleClient, KickscaleError
+from kickscale_sync.client import (
+    ClientConfig,
+    KickscaleClient,
+    KickscaleError,
+    KickscaleUnavailable,
+)
 from kickscale_sync.config import Profile, resolve_base_url, resolve_credentials
 from kickscale_sync.destinations import DELETIONS_TABLE, Destination, is_lock_error
 from kickscale_sync.progress import SyncProgress
@@ -106,7 +111,15 @@ class SyncSummary:
 
 
 class SyncError(RuntimeError):
-    """The sync stopped; the message says why and what to do."""
+    """The sync stopped; the message says why and what to do.
+
+    `transient` says whether running again later may succeed (the API or the file was busy), as
+    opposed to a setting that must be fixed first (credentials, a redirect, a bad range).
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class _ExpectedArrowHints(logging.Filter):
@@ -220,7 +233,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
             summary.deleted = _mark_deleted(pipeline, destination, plan, seen, now, summary)
         summary.published = destination.publish_current()
     except KickscaleError as error:
-        raise SyncError(str(error)) from None
+        raise SyncError(str(error), transient=isinstance(error, KickscaleUnavailable)) from None
     finally:
         client.close()
         stats = client.stats
@@ -290,7 +303,7 @@ def _load(
         if isinstance(cause, KickscaleError):
             raise cause from None
         _raise_if_locked(destination, error)
-        raise SyncError(f"the load failed at step {error.step}: {cause}") from error
+        raise SyncError(f"the load failed at step {error.step}: {cause}", transient=True) from error
     summary.loads += 1
 
 

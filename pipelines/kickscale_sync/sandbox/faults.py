@@ -28,6 +28,7 @@ class Faults:
     redirect_rate: float = 0.0  # 307 to another host
     redirect_to: str = "http://redirect-target.invalid"
     bare_array: bool = False  # the older reading of the API: a bare JSON array, no envelope
+    fail_first_requests: int = 0  # answer the first N API requests 503: a short outage
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Faults:
@@ -56,6 +57,7 @@ class FaultDice:
         self._lock = threading.Lock()
         self._window_start = time.monotonic()
         self._window_count = 0
+        self._requests_seen = 0
 
     def roll(self, rate: float) -> bool:
         if rate <= 0:
@@ -66,6 +68,11 @@ class FaultDice:
     def choice(self, options: tuple[Any, ...]) -> Any:
         with self._lock:
             return self._rng.choice(options)
+
+    def in_outage(self) -> bool:
+        with self._lock:
+            self._requests_seen += 1
+            return self._requests_seen <= self.faults.fail_first_requests
 
     def latency_seconds(self) -> float:
         jitter = self.faults.latency_jitter_ms

@@ -162,9 +162,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"statusCode": 429, "message": "Too Many Requests"}
             self._send_json(429, body, extra_headers={"Retry-After": dice.retry_after_value()})
             return True
-        if dice.roll(faults.error_rate):
+        outage = dice.in_outage()
+        if outage or dice.roll(faults.error_rate):
             self._drain_body()
-            status = dice.choice((500, 502, 503))
+            status = 503 if outage else dice.choice((500, 502, 503))
             self.server.count(f"fault {status}")
             self._send_json(status, {"statusCode": status, "message": HTTPStatus(status).phrase})
             return True
