@@ -11,6 +11,7 @@ from typing import Any
 from kickscale_flows.backfill import backfill
 from kickscale_flows.common import database_lock_name, ensure_database_lock
 from kickscale_flows.nightly import nightly_sync
+from kickscale_flows.upload import upload_calls
 from kickscale_sync.config import load_profile
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
@@ -40,7 +41,14 @@ def build_deployments(profile_name: str) -> list[Any]:
         tags=["kickscale", profile.name],
         description=f"Backfill a date range in chunks for profile {profile.name}",
     )
-    return [nightly, on_demand]
+    uploads = upload_calls.to_deployment(
+        name=f"upload-{profile.name}",
+        parameters={"profile": profile_name},
+        concurrency_limit=ONE_AT_A_TIME,
+        tags=["kickscale", profile.name],
+        description=f"Upload the calls of a manifest for profile {profile.name}",
+    )
+    return [nightly, on_demand, uploads]
 
 
 def serve_profile(profile_name: str) -> None:

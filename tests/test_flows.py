@@ -119,12 +119,27 @@ def test_chunks_cover_the_range() -> None:
 def test_deployments_carry_the_profile_schedule_and_the_overlap_rule() -> None:
     from kickscale_flows.deployments import build_deployments
 
-    nightly, on_demand = build_deployments("prod")
+    nightly, on_demand, uploads = build_deployments("prod")
     assert nightly.name == "nightly-prod" and on_demand.name == "backfill-prod"
     schedule = nightly.schedules[0].schedule
     assert schedule.cron == "0 2 * * *" and schedule.timezone == "Europe/Vienna"
     assert nightly.parameters == {"profile": "prod"}
-    for deployment in (nightly, on_demand):
+    assert uploads.name == "upload-prod"
+    for deployment in (nightly, on_demand, uploads):
         assert deployment.concurrency_limit == 1
         assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
     assert not on_demand.schedules
+
+
+def test_upload_flow_uploads_once(flow_profile, tmp_path: Path) -> None:
+    from kickscale_flows.upload import upload_calls
+
+    from .test_upload import write_manifest
+
+    profile, sandbox = flow_profile()
+    manifest = write_manifest(tmp_path / "calls", sandbox, 3)
+    first = upload_calls(profile=profile, manifest=str(manifest))
+    second = upload_calls(profile=profile, manifest=str(manifest))
+    assert len(first["uploaded"]) == 3 and len(second["skipped"]) == 3
+    assert len(sandbox.uploads) == 3
+    assert Artifact.get("kickscale-upload-proc") is not None

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -298,6 +299,48 @@ def export(
         except ModelError as error:
             fail(str(error))
         typer.echo(run.render())
+
+    guarded(body)
+
+
+# ----------------------------------------------------------------------------------- upload
+@app.command()
+def upload(
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or JSON Lines: file, date, direction, caller_name, caller_phone_number, callee_name, callee_phone_number, external_call_id, owner_email, customer_domain."
+        ),
+    ],
+    profile: ProfileOption = "dev",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the manifest and show what would be uploaded.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Uploads at once.")] = 4,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print a line per finished upload.")
+    ] = False,
+) -> None:
+    """Upload calls recorded elsewhere; every row is checked first, and nothing is sent twice."""
+    from kickscale_sync.upload import ManifestError, upload_calls
+
+    def body() -> None:
+        chosen = load_profile(profile)
+        try:
+            run = upload_calls(
+                chosen,
+                manifest,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                on_done=(lambda call, status: typer.echo(f"{status} {call.external_call_id}"))
+                if verbose
+                else None,
+            )
+        except ManifestError as error:
+            fail(str(error))
+        typer.echo(run.render(dry_run=dry_run))
+        if run.failed:
+            raise typer.Exit(1)
 
     guarded(body)
 

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -192,9 +193,27 @@ class KickscaleClient:
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._retrying(lambda: self._get_json_once(path, params or {}))
 
-    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Any request with the same retry rules; `kwargs` is rebuilt per attempt by the caller."""
-        return self._retrying(lambda: self._send_once(method, path, **kwargs))
+    def upload_call(self, audio: Path, fields: dict[str, str], content_type: str) -> str:
+        """POST one recording (streamed from disk, reopened per attempt); the new call's id."""
+
+        def attempt() -> str:
+            with audio.open("rb") as stream:
+                response = self._send_once(
+                    "POST",
+                    api.UPLOAD_PATH,
+                    data=fields,
+                    files={api.UPLOAD_FILE_FIELD: (audio.name, stream, content_type)},
+                )
+            if response.status_code not in api.UPLOAD_SUCCESS_STATUSES:
+                raise KickscaleError(
+                    f"upload answered HTTP {response.status_code}: {_server_message(response)}"
+                )
+            body = response.json()
+            if not isinstance(body, dict) or not body.get("id"):
+                raise KickscaleError(f"upload answered without a call id: {str(body)[:200]}")
+            return str(body["id"])
+
+        return self._retrying(attempt)
 
     # ---------------------------------------------------------------------------- helpers
     def _retrying(self, attempt: Any) -> Any:
