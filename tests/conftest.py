@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 # Quiet, offline, and never the user's own Prefect or dlt settings.
@@ -105,3 +106,19 @@ def profile_for(
         )
 
     return build
+
+
+AS_OF = date(2026, 3, 31)
+FIXTURE = Path(__file__).with_name("models_fixture.sql")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The crafted warehouse of models_fixture.sql, with the models built as of AS_OF."""
+    from kickscale_sync.models import build
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute(FIXTURE.read_text())
+    build(con, AS_OF)
+    yield con
+    con.close()

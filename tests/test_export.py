@@ -10,25 +10,15 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 from kickscale_sync.export import EXPORTS, export_marts, run_export
-from kickscale_sync.models import ModelError, build, run_models
+from kickscale_sync.models import ModelError, run_models
 from kickscale_sync.sync import SyncRequest, run_sync
 
 from .conftest import HISTORY_END
-from .test_models import AS_OF, FIXTURE
 
 
-@pytest.fixture
-def built(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute(FIXTURE.read_text())
-    build(con, AS_OF)
-    yield con
-    con.close()
-
-
-def test_exports_are_readable_with_types_intact(built, tmp_path: Path) -> None:
+def test_exports_are_readable_with_types_intact(warehouse, tmp_path: Path) -> None:
     folder = tmp_path / "exports"
-    run = export_marts(built, folder, csv=True)
+    run = export_marts(warehouse, folder, csv=True)
     assert set(run.tables) == set(EXPORTS)
     months = sorted(p.name for p in (folder / "conversations").iterdir())
     assert months == [
@@ -56,13 +46,13 @@ def test_exports_are_readable_with_types_intact(built, tmp_path: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
-def test_a_failed_export_keeps_the_previous_one(built, tmp_path: Path) -> None:
+def test_a_failed_export_keeps_the_previous_one(warehouse, tmp_path: Path) -> None:
     folder = tmp_path / "exports"
-    export_marts(built, folder)
+    export_marts(warehouse, folder)
     before = sorted(p.name for p in (folder / "domain_summary").iterdir())
-    built.execute("DROP TABLE analytics.user_domain_coverage")
+    warehouse.execute("DROP TABLE analytics.user_domain_coverage")
     with pytest.raises(ModelError, match="user_domain_coverage"):
-        export_marts(built, folder)
+        export_marts(warehouse, folder)
     assert sorted(p.name for p in (folder / "domain_summary").iterdir()) == before
     assert pd.read_parquet(folder / "user_domain_coverage").shape[0] == 4
 

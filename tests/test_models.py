@@ -14,17 +14,7 @@ import duckdb
 import pytest
 from kickscale_sync.models import ModelError, build, discover
 
-AS_OF = date(2026, 3, 31)
-FIXTURE = Path(__file__).with_name("models_fixture.sql")
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute(FIXTURE.read_text())
-    build(con, AS_OF)
-    yield con
-    con.close()
+from .conftest import AS_OF, FIXTURE
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str) -> dict:

@@ -197,7 +197,7 @@ def test_uploaded_calls_match_their_ledger_rows_after_the_next_sync(setup) -> No
 
 
 def test_jsonl_manifest(setup) -> None:
-    sandbox, profile, tmp_path = setup
+    sandbox, _, tmp_path = setup
     csv_manifest = write_manifest(tmp_path / "m", sandbox, 3)
     with csv_manifest.open() as handle:
         rows = list(csv.DictReader(handle))

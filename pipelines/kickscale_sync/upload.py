@@ -15,6 +15,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -384,10 +385,9 @@ def upload_calls(
                 max_connections=concurrency,
             ),
         )
-        try:
-            client.check_credentials()  # bad credentials stop here, not as one failure per row
-        except KickscaleUnavailable:
-            pass  # a busy API is each upload's own retry business
+        # Bad credentials stop here, not as one failure per row; a busy API is each upload's business.
+        with suppress(KickscaleUnavailable):
+            client.check_credentials()
         with client, ThreadPoolExecutor(concurrency, thread_name_prefix="upload") as pool:
             futures = {
                 pool.submit(client.upload_call, c.audio, c.fields(), c.content_type): c
