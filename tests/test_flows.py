@@ -20,6 +20,8 @@ from prefect.testing.utilities import prefect_test_harness
 from .conftest import HISTORY_END, HISTORY_START
 from .test_sync_process import write_profile
 
+pytestmark = pytest.mark.slow  # a Prefect server and real flow runs
+
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_server():

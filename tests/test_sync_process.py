@@ -18,6 +18,8 @@ from kickscale_sync.sync import SyncRequest, run_sync
 from .conftest import HISTORY_END, HISTORY_START
 from .test_sync import loaded, query, upstream
 
+pytestmark = pytest.mark.slow  # separate processes and real waits
+
 CLI = [sys.executable, "-m", "kickscale_sync.cli"]
 
 

@@ -332,6 +332,7 @@ def upload(
                 manifest,
                 dry_run=dry_run,
                 concurrency=concurrency,
+                show_progress=not verbose,
                 on_done=(lambda call, status: typer.echo(f"{status} {call.external_call_id}"))
                 if verbose
                 else None,

@@ -7,37 +7,32 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kickscale_sync.records import WindowRows
-from kickscale_sync.windows import Window
 
+class ProgressBar:
+    """Counts finished items; shows a bar only when enabled and writing to a terminal."""
 
-class SyncProgress:
-    """Counts finished windows; shows a bar only when enabled and writing to a terminal."""
-
-    def __init__(self, total_windows: int, enabled: bool) -> None:
+    def __init__(self, total: int, *, label: str, unit: str, enabled: bool) -> None:
         console = Console(stderr=True)
         self._bar = (
             Progress(
-                TextColumn("[bold]sync[/bold] {task.description}"),
+                TextColumn(f"[bold]{label}[/bold] {{task.description}}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("windows"),
+                TextColumn(unit),
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
             )
-            if enabled and console.is_terminal and total_windows > 1
+            if enabled and console.is_terminal and total > 1
             else None
         )
-        self._task = self._bar.add_task("", total=total_windows) if self._bar else None
+        self._task = self._bar.add_task("", total=total) if self._bar else None
 
-    def advance(self, endpoint: str, window: Window, rows: WindowRows) -> None:
+    def advance(self, description: str = "") -> None:
         if self._bar is not None and self._task is not None:
-            self._bar.update(
-                self._task, advance=1, description=f"{endpoint} {window.start:%Y-%m-%d}"
-            )
+            self._bar.update(self._task, advance=1, description=description)
 
-    def __enter__(self) -> SyncProgress:
+    def __enter__(self) -> ProgressBar:
         if self._bar:
             self._bar.start()
         return self

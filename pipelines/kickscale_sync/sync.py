@@ -27,7 +27,7 @@ from kickscale_sync.client import (
 )
 from kickscale_sync.config import Profile, resolve_base_url, resolve_credentials
 from kickscale_sync.destinations import DELETIONS_TABLE, Destination, is_lock_error
-from kickscale_sync.progress import SyncProgress
+from kickscale_sync.progress import ProgressBar
 from kickscale_sync.records import WindowRows
 from kickscale_sync.source import (
     QUARANTINE_TABLE,
@@ -173,8 +173,11 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
         plan = _plan(request, pipeline, now)
         summary.range_start, summary.range_end = plan.start, plan.end
         seen: dict[str, set[str]] = {endpoint: set() for endpoint in request.endpoints}
-        progress = SyncProgress(
-            len(plan.windows) * len(request.endpoints), enabled=request.show_progress
+        progress = ProgressBar(
+            len(plan.windows) * len(request.endpoints),
+            label="sync",
+            unit="windows",
+            enabled=request.show_progress,
         )
 
         def on_window(endpoint: str, window: Window, rows: WindowRows) -> None:
@@ -187,7 +190,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
                 summary.quarantined[endpoint] += quarantined
                 summary.rows[QUARANTINE_TABLE] += quarantined
             seen[endpoint].update(rows.seen_ids)
-            progress.advance(endpoint, window, rows)
+            progress.advance(f"{endpoint} {window.start:%Y-%m-%d}")
 
         with (
             ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,

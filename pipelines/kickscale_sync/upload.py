@@ -32,6 +32,7 @@ from kickscale_sync.client import (
 )
 from kickscale_sync.config import Profile, resolve_base_url, resolve_credentials
 from kickscale_sync.destinations import Destination, is_lock_error
+from kickscale_sync.progress import ProgressBar
 from kickscale_sync.windows import parse_instant, to_wire
 
 MANIFEST_COLUMNS = (
@@ -348,6 +349,7 @@ def upload_calls(
     dry_run: bool = False,
     concurrency: int = 4,
     on_done: Callable[[CallToUpload, str], None] | None = None,
+    show_progress: bool = False,
 ) -> UploadRun:
     """Validate the manifest, then upload what the ledger has not seen; returns what happened."""
     calls = read_manifest(manifest)
@@ -388,7 +390,8 @@ def upload_calls(
         # Bad credentials stop here, not as one failure per row; a busy API is each upload's business.
         with suppress(KickscaleUnavailable):
             client.check_credentials()
-        with client, ThreadPoolExecutor(concurrency, thread_name_prefix="upload") as pool:
+        bar = ProgressBar(len(todo), label="upload", unit="calls", enabled=show_progress)
+        with client, bar, ThreadPoolExecutor(concurrency, thread_name_prefix="upload") as pool:
             futures = {
                 pool.submit(client.upload_call, c.audio, c.fields(), c.content_type): c
                 for c in todo
@@ -405,6 +408,7 @@ def upload_calls(
                     ledger.record(call, UPLOADED, kickscale_id=kickscale_id)
                     run.uploaded.append(call.external_call_id)
                     status = UPLOADED
+                bar.advance(call.external_call_id)
                 if on_done:
                     on_done(call, status)
     finally:

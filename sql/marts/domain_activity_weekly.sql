@@ -1,6 +1,8 @@
 -- One row per customer domain and week (weeks start on Monday), from the domain's first week to
 -- the as-of week; weeks without activity are present with zeros.
 -- Depends on: analytics.conversation_domains
+-- Columns: customer_domain, week_start (a Monday), meetings and calls started that week, and
+-- minutes (their summed duration).
 WITH cd AS (
     SELECT customer_domain, kind, duration_s, date_trunc('week', started_at::DATE)::DATE AS week_start
     FROM analytics.conversation_domains

@@ -1,6 +1,22 @@
 -- One row per customer domain: activity, coverage and conversation quality, as of the as-of
 -- date (SET VARIABLE as_of = DATE '2026-01-31'). Conversations after the as-of date are ignored.
 -- Depends on: analytics.conversation_domains, analytics.stg_participants
+-- Columns:
+--   customer_domain             normalised email domain of the customer
+--   first_contact_at            start of the first conversation with the domain
+--   last_contact_at             start of the latest conversation on or before the as-of date
+--   days_since_last_contact     as-of date minus the date of last_contact_at, in days
+--   meetings, calls             conversations of each kind; conversations = meetings + calls
+--   total_minutes               sum of durations in minutes; avg_duration_minutes = its mean
+--   avg_talk_ratio              mean of the per-conversation talk ratios (NULLs ignored)
+--   share_with_action_items     share of conversations with at least one action item
+--   avg_rating                  mean rating of the rated conversations (NULL when none)
+--   crm_linked_share            share of conversations linked to a CRM record
+--   distinct_external_contacts  distinct participant emails whose domain is this domain
+--   distinct_internal_users     distinct internal participants (owners and colleagues)
+--   conversations_last_30d      started in (as_of - 30 days, as_of]
+--   conversations_prior_30d     started in (as_of - 60 days, as_of - 30 days]
+--   inbound_call_share          share of the domain's calls that were inbound (NULL without calls)
 WITH cd AS (
     SELECT * FROM analytics.conversation_domains
     WHERE started_at::DATE <= getvariable('as_of')

@@ -1,6 +1,9 @@
 -- Which internal users talk to which customer domains, how often, and when last (as of the
 -- as-of date). A user counts when they took part, as owner or as an internal participant.
 -- Depends on: analytics.conversation_domains, analytics.stg_participants
+-- Columns: user_email and user_name (the internal participant), customer_domain, conversations
+-- (meetings + calls) they took part in, as_owner (of those, the ones they own), first_contact_at,
+-- last_contact_at and days_since_last_contact (as-of date minus the last contact's date).
 WITH cd AS (
     SELECT * FROM analytics.conversation_domains
     WHERE started_at::DATE <= getvariable('as_of')
