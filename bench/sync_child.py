@@ -37,6 +37,7 @@ def ours(
             concurrency=int(concurrency),
             requests_per_second=0,
             windows_per_load=int(os.environ.get("BENCH_WINDOWS_PER_LOAD", "16")),
+            transcripts=os.environ.get("BENCH_TRANSCRIPTS", "1") == "1",
         ),
         destination=DestinationSettings(
             kind=os.environ.get("BENCH_DESTINATION", "duckdb"),

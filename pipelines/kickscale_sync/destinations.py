@@ -122,7 +122,7 @@ class Destination:
                 return con.execute(
                     query.format(t=f'"{self.settings.dataset}"."{table}"'), params
                 ).fetchall()
-        current = self.read_current(table)
+        current = self.read_current(table, columns=["id", "content_hash", "date", "deleted_at"])
         if current is None:
             return None
         with duckdb.connect() as con:
@@ -195,13 +195,14 @@ class Destination:
                 published[table] = int(count[0][0])
         return published
 
-    def read_current(self, table: str) -> pa.Table | None:
+    def read_current(self, table: str, columns: list[str] | None = None) -> pa.Table | None:
+        """The published current rows of a table (only `columns`, when given)."""
         fs, root = fsspec.core.url_to_fs(self.location)
         path = f"{root}/current/{table}.parquet"
         if not fs.exists(path):
             return None
         with fs.open(path, "rb") as handle:
-            return pq.read_table(handle)
+            return pq.read_table(handle, columns=columns)
 
     def _dataset_root(self, root: str) -> str:
         return f"{root}/{self.settings.dataset}"
