@@ -331,3 +331,21 @@ def test_parquet_destination_at_an_fsspec_url(sandbox, profile_for) -> None:
         table = pq.read_table(handle)
     assert table.num_rows == len(upstream(sandbox, "meetings"))
     assert sorted(table.column("id").to_pylist()) == sorted(upstream(sandbox, "meetings"))
+
+
+def test_full_refresh_never_marks_quarantined_or_filtered_out_records_deleted(
+    make_sandbox, profile_for
+) -> None:
+    sandbox = make_sandbox(small_spec(delete_share=0.0))
+    profile = profile_for(sandbox)
+    sync(profile, HISTORY_END)
+    sandbox.faults = Faults(malformed_rate=0.1, seed=8)  # some records now arrive with a bad date
+    summary = sync(profile, HISTORY_END, full_refresh=True)
+    assert sum(summary.quarantined.values()) > 0
+    assert summary.deleted == 0
+    filtered = profile.with_sync(customer_domains=("globex.io",))
+    sandbox.faults = Faults()
+    assert sync(filtered, HISTORY_END, full_refresh=True).deleted == 0
+    assert query(profile, "SELECT count(*) FROM raw.meetings WHERE deleted_at IS NOT NULL") == [
+        (0,)
+    ]

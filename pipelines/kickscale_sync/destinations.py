@@ -112,6 +112,14 @@ class Destination:
         result = self._query(table, query, {"start": start, "end": end})
         return dict(result) if result else {}
 
+    def current_dates(self, table: str, start: datetime, end: datetime) -> dict[str, datetime]:
+        """id -> date of the live rows with date in [start, end)."""
+        query = (
+            "SELECT id, date FROM {t} WHERE deleted_at IS NULL AND date >= $start AND date < $end"
+        )
+        result = self._query(table, query, {"start": start, "end": end})
+        return dict(result) if result else {}
+
     def _query(self, table: str, query: str, params: dict[str, Any]) -> list[tuple] | None:
         if self.kind == "duckdb":
             if not Path(self.location).exists():

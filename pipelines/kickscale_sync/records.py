@@ -153,6 +153,7 @@ class WindowRows:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     seen_ids: list[str] = field(default_factory=list)
     unchanged: int = 0
+    complete: bool = True  # False when a record without an id was set aside: ids unknown
     # After `freeze`: the rows as compact Arrow tables by destination table, and their counts.
     tables: dict[str, pa.Table] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)

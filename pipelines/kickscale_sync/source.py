@@ -304,6 +304,11 @@ def _shape_into(
     except BadRecord as error:
         start, end = (window.start, window.end) if window else (None, None)
         rows.quarantined.append(quarantine_row(record, endpoint, str(error), start, end, now))
+        record_id = record.get("id") if isinstance(record, dict) else None
+        if isinstance(record_id, str) and record_id:
+            rows.seen_ids.append(record_id)  # it exists upstream: never mark it deleted
+        else:
+            rows.complete = False  # some record of this window cannot be told apart
         return
     rows.seen_ids.append(shaped.row["id"])
     if known.get(shaped.row["id"]) == shaped.row["content_hash"]:

@@ -173,6 +173,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
         plan = _plan(request, pipeline, now)
         summary.range_start, summary.range_end = plan.start, plan.end
         seen: dict[str, set[str]] = {endpoint: set() for endpoint in request.endpoints}
+        unsure: dict[str, list[Window]] = {endpoint: [] for endpoint in request.endpoints}
         progress = ProgressBar(
             len(plan.windows) * len(request.endpoints),
             label="sync",
@@ -190,6 +191,8 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
                 summary.quarantined[endpoint] += quarantined
                 summary.rows[QUARANTINE_TABLE] += quarantined
             seen[endpoint].update(rows.seen_ids)
+            if not rows.complete:
+                unsure[endpoint].append(window)
             progress.advance(f"{endpoint} {window.start:%Y-%m-%d}")
 
         with (
@@ -232,8 +235,10 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
                             on_progress(f"loaded windows up to {to_wire(batch[-1].end)}")
                 finally:
                     context.prefetcher.cancel()  # a failed batch must not leave reads running
-        if request.full_refresh and not request.ids:
-            summary.deleted = _mark_deleted(pipeline, destination, plan, seen, now, summary)
+        # Only an unfiltered re-scan sees everything; a filtered one must not call the rest gone.
+        complete_scan = not settings.customer_domains and set(settings.scopes) == set(api.SCOPES)
+        if request.full_refresh and not request.ids and complete_scan:
+            summary.deleted = _mark_deleted(pipeline, destination, plan, seen, unsure, now, summary)
         summary.published = destination.publish_current()
     except KickscaleError as error:
         raise SyncError(str(error), transient=isinstance(error, KickscaleUnavailable)) from None
@@ -315,16 +320,21 @@ def _mark_deleted(
     destination: Destination,
     plan: _Plan,
     seen: dict[str, set[str]],
+    unsure: dict[str, list[Window]],
     now: datetime,
     summary: SyncSummary,
 ) -> int:
-    """After a full re-scan: rows loaded before but not seen now no longer exist upstream."""
+    """After a full re-scan: rows loaded before but not seen now no longer exist upstream.
+
+    Windows where a record came without an id are left out: one of their rows may be that record.
+    """
     gone = []
     for endpoint, seen_ids in seen.items():
-        loaded = destination.current_hashes(endpoint, plan.start, plan.end)
+        loaded = destination.current_dates(endpoint, plan.start, plan.end)
         gone += [
             {"endpoint": endpoint, "id": i, "deleted_at": now}
-            for i in sorted(set(loaded) - seen_ids)
+            for i, date in sorted(loaded.items())
+            if i not in seen_ids and not any(w.start <= date < w.end for w in unsure[endpoint])
         ]
     if not gone:
         return 0
