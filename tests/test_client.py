@@ -150,3 +150,17 @@ def test_truncated_and_reset_answers_are_retried(make_sandbox) -> None:
             assert len(data) == 50
         assert time.monotonic() - started < 60
     assert client.stats.retries > 0
+
+
+def test_a_wrong_base_url_is_named_in_the_error(sandbox: Sandbox) -> None:
+    with (
+        client_for(sandbox, base_url=f"{sandbox.url}/v2") as client,
+        pytest.raises(KickscaleError, match="check base_url"),
+    ):
+        client.list_page("meetings", {})
+    with (
+        client_for(sandbox, base_url="http://127.0.0.1:9", max_attempts=2) as down,
+        pytest.raises(KickscaleError) as raised,
+    ):
+        down.list_page("meetings", {})
+    assert "base_url http://127.0.0.1:9" in str(raised.value)

@@ -172,7 +172,13 @@ class KickscaleClient:
     # ------------------------------------------------------------------------------ reads
     def list_page(self, endpoint: str, params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """One page: its records and its meta (empty when the server sent a bare array)."""
-        body = self.get_json(f"/{endpoint}", params)
+        try:
+            body = self.get_json(f"/{endpoint}", params)
+        except NotFound:
+            raise KickscaleError(
+                f"GET /{endpoint} answered 404: {self.config.base_url} does not look like the "
+                "Kickscale API; check base_url (SOURCES__KICKSCALE__BASE_URL or the profile)"
+            ) from None
         if isinstance(body, list):
             return body, {}
         if isinstance(body, dict) and isinstance(body.get("data"), list):
@@ -228,7 +234,8 @@ class KickscaleClient:
             return retrying(attempt)
         except RetryableError as error:
             raise KickscaleUnavailable(
-                f"Kickscale kept failing after {self.config.max_attempts} attempts: {error}"
+                f"Kickscale kept failing after {self.config.max_attempts} attempts: {error} "
+                f"(is base_url {self.config.base_url} right and reachable?)"
             ) from None
 
     def _wait(self, state: RetryCallState) -> float:
