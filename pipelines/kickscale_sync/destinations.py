@@ -192,10 +192,11 @@ class Destination:
                 final = f"{root}/current/{table}.parquet"
                 temporary = f"{root}/current/.{uuid.uuid4().hex}.tmp.parquet"
                 fs.makedirs(f"{root}/current", exist_ok=True)
+                # Small row groups: the writer holds a whole group, and transcript rows are wide.
                 con.execute(
-                    f"COPY ({query}) TO '{prefix}{temporary}' (FORMAT parquet)",
+                    f"COPY ({query}) TO '{prefix}{temporary}' (FORMAT parquet, ROW_GROUP_SIZE 2048)",
                     [table] if gone else [],
-                )
+                ).fetchall()
                 fs.mv(temporary, final)  # a rename on local disks: readers see old or new
                 count = con.execute(
                     f"SELECT count(*) FROM read_parquet('{prefix}{final}')"
