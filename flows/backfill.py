@@ -6,10 +6,10 @@ import time
 from datetime import datetime, timedelta
 
 from kickscale_flows.common import (
+    TRANSIENT_RETRIES,
     artifact_key,
     database_guard,
     publish_summary,
-    retry_only_transient,
 )
 from kickscale_sync.config import load_profile
 from kickscale_sync.sync import SyncRequest, SyncSummary, run_sync
@@ -19,13 +19,7 @@ from prefect.cache_policies import INPUTS, RUN_ID
 
 
 # Within one flow run (and its retries) a finished chunk is not fetched again.
-@task(
-    retries=3,
-    retry_delay_seconds=[60, 300, 900],
-    retry_condition_fn=retry_only_transient,
-    cache_policy=INPUTS + RUN_ID,
-    persist_result=True,
-)
+@task(**TRANSIENT_RETRIES, cache_policy=INPUTS + RUN_ID, persist_result=True)
 def sync_chunk(profile_name: str, start: datetime, end: datetime) -> dict:
     summary = run_sync(
         SyncRequest(profile=load_profile(profile_name), start=start, end=end, now=end)

@@ -36,6 +36,14 @@ def retry_only_transient(task: Task[..., Any], task_run: TaskRun, state: State[A
     return False
 
 
+# The sync step's retries: backoff of 1, 5 and 15 minutes, and only for transient failures.
+TRANSIENT_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [60, 300, 900],
+    "retry_condition_fn": retry_only_transient,
+}
+
+
 def database_lock_name(profile: Profile) -> str:
     """One global concurrency limit per database: nightly runs and backfills share it."""
     target = profile.destination.path.replace("/", "-").replace(".", "-").strip("-")

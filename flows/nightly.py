@@ -6,10 +6,10 @@ import time
 from datetime import UTC, datetime
 
 from kickscale_flows.common import (
+    TRANSIENT_RETRIES,
     artifact_key,
     database_guard,
     publish_summary,
-    retry_only_transient,
 )
 from kickscale_sync.config import load_profile
 from kickscale_sync.export import ExportRun, run_export
@@ -21,12 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[60, 300, 900],
-    retry_condition_fn=retry_only_transient,
-    cache_policy=NO_CACHE,
-)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def sync_task(profile_name: str, end: datetime) -> SyncSummary:
     return run_sync(SyncRequest(profile=load_profile(profile_name), end=end, now=end))
 

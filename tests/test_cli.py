@@ -108,3 +108,12 @@ def test_demo_syncs_a_workspace_into_duckdb(tmp_path, monkeypatch) -> None:
     with duckdb.connect(str(tmp_path / "data" / "demo.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.meetings").fetchall()[0][0] > 100
         assert con.execute(DEMO_QUERY).fetchall()
+
+
+def test_models_and_upload_errors_are_one_line(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    models = runner.invoke(app, ["models", "--profile", "dev"])
+    assert models.exit_code == 1 and models.output.startswith("error: no data at ")
+    upload = runner.invoke(app, ["upload", str(tmp_path / "missing.csv"), "--profile", "dev"])
+    assert upload.exit_code == 1 and "manifest" in upload.output and "not found" in upload.output
+    assert "Traceback" not in models.output + upload.output

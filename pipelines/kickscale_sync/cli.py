@@ -50,13 +50,15 @@ def _instant(value: str | None, flag: str) -> datetime | None:
 
 def guarded(action: Callable[[], Any]) -> Any:
     """Run a command body, turning known failures into one clear line."""
+    from kickscale_sync.models import ModelError
     from kickscale_sync.sync import SyncError
+    from kickscale_sync.upload import ManifestError
 
     try:
         return action()
     except ConfigError as error:
         fail(str(error), 2)
-    except (SyncError, KickscaleError, DestinationLocked) as error:
+    except (SyncError, KickscaleError, DestinationLocked, ModelError, ManifestError) as error:
         fail(str(error))
 
 
@@ -268,14 +270,11 @@ def models(
     ] = None,
 ) -> None:
     """Build the SQL models in sql/ into the `analytics` schema and run their data tests."""
-    from kickscale_sync.models import ModelError, run_models
+    from kickscale_sync.models import run_models
 
     def body() -> None:
         day = _instant(as_of, "--as-of")
-        try:
-            run = run_models(load_profile(profile), day.date() if day else None)
-        except ModelError as error:
-            fail(str(error))
+        run = run_models(load_profile(profile), day.date() if day else None)
         typer.echo(run.render())
 
     guarded(body)
@@ -291,14 +290,9 @@ def export(
 ) -> None:
     """Write every mart as Parquet for BI tools (Hive-partitioned by month where large)."""
     from kickscale_sync.export import run_export
-    from kickscale_sync.models import ModelError
 
     def body() -> None:
-        try:
-            run = run_export(load_profile(profile), csv=csv)
-        except ModelError as error:
-            fail(str(error))
-        typer.echo(run.render())
+        typer.echo(run_export(load_profile(profile), csv=csv).render())
 
     guarded(body)
 
@@ -322,23 +316,19 @@ def upload(
     ] = False,
 ) -> None:
     """Upload calls recorded elsewhere; every row is checked first, and nothing is sent twice."""
-    from kickscale_sync.upload import ManifestError, upload_calls
+    from kickscale_sync.upload import upload_calls
 
     def body() -> None:
-        chosen = load_profile(profile)
-        try:
-            run = upload_calls(
-                chosen,
-                manifest,
-                dry_run=dry_run,
-                concurrency=concurrency,
-                show_progress=not verbose,
-                on_done=(lambda call, status: typer.echo(f"{status} {call.external_call_id}"))
-                if verbose
-                else None,
-            )
-        except ManifestError as error:
-            fail(str(error))
+        run = upload_calls(
+            load_profile(profile),
+            manifest,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            show_progress=not verbose,
+            on_done=(lambda call, status: typer.echo(f"{status} {call.external_call_id}"))
+            if verbose
+            else None,
+        )
         typer.echo(run.render(dry_run=dry_run))
         if run.failed:
             raise typer.Exit(1)

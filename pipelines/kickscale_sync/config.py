@@ -88,9 +88,6 @@ class Profile:
     def pipeline_name(self) -> str:
         return f"kickscale_{self.name.replace('-', '_')}"
 
-    def with_base_url(self, base_url: str) -> Profile:
-        return replace(self, base_url=base_url)
-
     def with_destination(self, **changes: Any) -> Profile:
         return replace(self, destination=replace(self.destination, **changes))
 

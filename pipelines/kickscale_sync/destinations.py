@@ -176,7 +176,7 @@ class Destination:
         if self.kind != "parquet":
             return {}
         fs, root = fsspec.core.url_to_fs(self.location)
-        prefix = _url_prefix(fs) if "://" in self.location else ""
+        prefix = url_prefix(fs) if "://" in self.location else ""
         loaded = self._completed_loads(fs, root)
         published = {}
         with duckdb.connect(config={"preserve_insertion_order": False}) as con:
@@ -220,11 +220,8 @@ class Destination:
         loads_dir = f"{self._dataset_root(root)}/_dlt_loads"
         if not fs.exists(loads_dir):
             return set()
-        # dlt writes one marker per completed load, named after the load id.
-        return {
-            Path(p).name.split(".", 1)[0] if "__" not in Path(p).name else _load_id_from_marker(p)
-            for p in fs.ls(loads_dir, detail=False)
-        }
+        # dlt writes one marker per completed load: `<schema>__<load_id>.jsonl`.
+        return {_load_id_from_marker(p) for p in fs.ls(loads_dir, detail=False)}
 
     def _table_files(self, fs: Any, root: str, table: str, loaded: set[str]) -> list[str]:
         """The table's Parquet files of completed loads only (a failed load's files are ignored)."""
@@ -238,7 +235,8 @@ class Destination:
         )
 
 
-def _url_prefix(fs: Any) -> str:
+def url_prefix(fs: Any) -> str:
+    """`memory://`, `s3://`, ...: how DuckDB names files on a registered fsspec filesystem."""
     protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
     return f"{protocol}://"
 

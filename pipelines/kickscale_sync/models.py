@@ -22,7 +22,7 @@ import duckdb
 import fsspec
 
 from kickscale_sync.config import SQL_DIR, Profile
-from kickscale_sync.destinations import CURRENT_KEYS, Destination, is_lock_error
+from kickscale_sync.destinations import CURRENT_KEYS, Destination, is_lock_error, url_prefix
 
 SCHEMA = "analytics"
 LAYERS = ("staging", "marts")
@@ -157,40 +157,33 @@ def connect_analytics(destination: Destination) -> duckdb.DuckDBPyConnection:
     con.execute(f"ATTACH '{path}' AS warehouse").fetchall()
     con.execute("USE warehouse").fetchall()
     fs, root = fsspec.core.url_to_fs(destination.location)
-    if "://" in destination.location:
+    prefix = url_prefix(fs) if "://" in destination.location else ""
+    if prefix:
         con.register_filesystem(fs)
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for table in CURRENT_KEYS:
         current = f"{root}/current/{table}.parquet"
         if fs.exists(current):
-            location = (
-                f"{fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol}://{current}"
-                if "://" in destination.location
-                else current
-            )
             con.execute(
-                f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM read_parquet('{location}')"
+                f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM read_parquet('{prefix}{current}')"
             )
     _require_raw_tables(con, "raw")
     return con
 
 
 def _require_raw_tables(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
+    if dataset != "raw":
+        raise ModelError(f"the models read the `raw` dataset; this destination uses {dataset!r}")
     found = {
         name
         for (name,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
-            "AND table_catalog = current_database()",
-            [dataset],
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' "
+            "AND table_catalog = current_database()"
         ).fetchall()
     }
-    missing = [t for t in ("meetings", "calls") if t not in found]
+    missing = [f"raw.{t}" for t in ("meetings", "calls") if t not in found]
     if missing:
-        raise ModelError(
-            f"{dataset}.{', '.join(missing)} not loaded yet: run `kickscale-sync sync` first"
-        )
-    if dataset != "raw":
-        raise ModelError(f"the models read the `raw` dataset; this destination uses {dataset!r}")
+        raise ModelError(f"{', '.join(missing)} not loaded yet: run `kickscale-sync sync` first")
 
 
 def _run_tests(con: duckdb.DuckDBPyConnection, sql_dir: Path, run: ModelRun) -> list[str]:

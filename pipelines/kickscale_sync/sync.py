@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,8 +39,6 @@ from kickscale_sync.source import (
     kickscale_source,
 )
 from kickscale_sync.windows import Window, batches, plan_windows, resume_start, to_wire, utc
-
-log = logging.getLogger("kickscale_sync")
 
 
 @dataclass(frozen=True)
@@ -289,9 +287,6 @@ def _restore_state(pipeline: dlt.Pipeline, destination: Destination) -> None:
     """Pick up state committed in the destination (a fresh machine, a deleted working dir)."""
     try:
         pipeline.sync_destination()
-    except PipelineStepFailed as error:
-        _raise_if_locked(destination, error)
-        raise
     except Exception as error:
         _raise_if_locked(destination, error)
         raise
@@ -366,7 +361,3 @@ def _raise_if_locked(destination: Destination, error: BaseException) -> None:
 def destination_working_dir(profile: Profile) -> Path:
     path = Path(profile.destination.working_dir)
     return path if path.is_absolute() else Path.cwd() / path
-
-
-def sync_ids(profile: Profile, ids: Sequence[str], now: datetime | None = None) -> SyncSummary:
-    return run_sync(SyncRequest(profile=profile, ids=tuple(ids), now=now))

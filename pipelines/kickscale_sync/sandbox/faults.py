@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from email.utils import formatdate
 from typing import Any
 
@@ -40,9 +40,6 @@ class Faults:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def with_changes(self, **changes: Any) -> Faults:
-        return replace(self, **changes)
 
 
 MALFORMATIONS = ("missing_id", "bad_date", "wrong_type")

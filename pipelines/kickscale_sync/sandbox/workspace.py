@@ -19,7 +19,7 @@ import random
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -173,9 +173,6 @@ class Workspace:
     def now(self) -> int:
         return self._now
 
-    def now_datetime(self) -> datetime:
-        return datetime.fromtimestamp(self._now, UTC)
-
     def advance(self, seconds: int) -> None:
         """Move the clock forward: new conversations appear, edits and deletions fall due."""
         if seconds < 0:
@@ -298,7 +295,7 @@ class Workspace:
             self._birth(table, len(table.ids), date)
 
     def _generate_day(self, day_start: int) -> None:
-        span_days = max(1.0, (self._now_initial() - self._start) / DAY)
+        span_days = max(1.0, (int(self.spec.end.timestamp()) - self._start) / DAY)
         for kind, total in ((MEETING, self.spec.meetings), (CALL, self.spec.calls)):
             rng = _rng(self.spec.seed, kind, "day", day_start)
             rate = total / span_days
@@ -306,9 +303,6 @@ class Workspace:
             table = self._tables[kind]
             for date in sorted(self._business_time(rng, day_start, DAY) for _ in range(count)):
                 self._birth(table, len(table.ids), date)
-
-    def _now_initial(self) -> int:
-        return int(self.spec.end.timestamp())
 
     def _birth(self, table: _Table, idx: int, date: int) -> None:
         rng = _rng(self.spec.seed, table.kind, idx, "profile")
@@ -617,12 +611,3 @@ def _full(user: dict) -> str:
 
 def _phone(rng: random.Random, prefix: str) -> str:
     return f"{prefix} {rng.randrange(100, 999)} {rng.randrange(1000000, 9999999)}"
-
-
-def parse_day(value: str) -> datetime:
-    """A CLI date (`YYYY-MM-DD` or a full ISO instant) as an aware UTC datetime."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-ONE_DAY = timedelta(days=1)
