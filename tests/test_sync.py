@@ -119,6 +119,16 @@ def test_a_record_edited_inside_the_lookback_is_updated_in_place(sandbox, profil
         f"SELECT count(*), any_value(json_array_length(comments)) FROM raw.meetings WHERE id = '{record_id}'",
     )
     assert rows == [(1, len(fresh["comments"]))]
+    # Transcripts are appended, then superseded versions dropped: one row, the newest version.
+    transcript = query(
+        profile,
+        "SELECT count(*), any_value(t.updated_at = m.updated_at) FROM raw.transcripts t "
+        f"JOIN raw.meetings m ON m.id = t.conversation_id WHERE t.conversation_id = '{record_id}'",
+    )
+    assert transcript == [(1, True)]
+    assert query(
+        profile, "SELECT count(*) = count(DISTINCT conversation_id) FROM raw.transcripts"
+    ) == [(True,)]
 
 
 def test_full_refresh_sees_old_edits_and_marks_deletions(make_sandbox, profile_for) -> None:

@@ -27,11 +27,12 @@ from kickscale_sync.config import DestinationSettings
 
 CONVERSATION_TABLES = ("meetings", "calls")
 DELETIONS_TABLE = "deletions"
+TRANSCRIPTS_TABLE = "transcripts"
 # Tables published for the Parquet destination, with the key of one current row.
 CURRENT_KEYS = {
     "meetings": "id",
     "calls": "id",
-    "transcripts": "conversation_id",
+    TRANSCRIPTS_TABLE: "conversation_id",
     "quarantine": "quarantine_id",
 }
 
@@ -165,6 +166,39 @@ class Destination:
                 changed += int(result[0][0]) if result else 0
         return changed
 
+    def keep_newest_transcripts(self) -> int:
+        """DuckDB: drop transcript rows superseded by a newer version of the same conversation.
+
+        Transcripts are appended (see `source`), so after a load a re-read conversation has two
+        rows until this runs. It looks at every conversation with more than one row, so a sync
+        killed between the load and this step is put right by the next one.
+        """
+        if self.kind != "duckdb":
+            return 0  # the Parquet destination keeps the newest when it publishes
+        table = f'"{self.settings.dataset}"."{TRANSCRIPTS_TABLE}"'
+        with duckdb.connect(self.location) as con:
+            if not _duckdb_has_table(con, self.settings.dataset, TRANSCRIPTS_TABLE):
+                return 0
+            result = con.execute(
+                f"""
+                DELETE FROM {table} WHERE rowid IN (
+                    SELECT rowid FROM (
+                        SELECT rowid, row_number() OVER (
+                            PARTITION BY conversation_id
+                            ORDER BY CAST(_dlt_load_id AS DOUBLE) DESC, updated_at DESC NULLS LAST,
+                                     rowid DESC
+                        ) AS newest_first
+                        FROM {table}
+                        WHERE conversation_id IN (
+                            SELECT conversation_id FROM {table}
+                            GROUP BY conversation_id HAVING count(*) > 1
+                        )
+                    ) WHERE newest_first > 1
+                )
+                """
+            ).fetchall()
+        return int(result[0][0]) if result else 0
+
     # -------------------------------------------------------------------- Parquet publish
     def publish_current(self) -> dict[str, int]:
         """Write `current/<table>.parquet` for each table: one row per key, deletions applied.
@@ -255,7 +289,7 @@ def _newest_per_key_sql(files: list[str], key: str, deletions: list[str]) -> str
     source = (
         f"read_parquet({files!r}, union_by_name = true, filename = true, file_row_number = true)"
     )
-    order = "(_dlt_load_id, updated_at)" if key == "id" else "_dlt_load_id"
+    order = "(_dlt_load_id, updated_at)" if key in ("id", "conversation_id") else "_dlt_load_id"
     newest = f"""
         WITH winners AS (
             SELECT max_by(struct_pack(filename, file_row_number), {order}) AS w

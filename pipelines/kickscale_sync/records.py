@@ -71,6 +71,7 @@ CALL_COLUMNS = {
 TRANSCRIPT_COLUMNS = {
     "conversation_id": "text",
     "kind": "text",
+    "updated_at": "timestamp",  # the conversation's version this transcript belongs to
     "segment_count": "bigint",
     "word_count": "bigint",
     "text": "text",
@@ -217,7 +218,7 @@ def shape(record: Any, endpoint: str, fetched_at: datetime) -> Shaped:
         if key not in _HANDLED:
             row[_snake(key)] = value  # fields the contract does not name yet are kept
     _coerce(row, COLUMNS_BY_ENDPOINT[endpoint])
-    transcript = _transcript_row(record, endpoint)
+    transcript = _transcript_row(record, endpoint, row.get("updated_at"))
     row["content_hash"] = content_hash(record)
     row["fetched_at"] = fetched_at
     row["deleted_at"] = None
@@ -349,7 +350,9 @@ def _flatten(value: Any, name: str, prefix: str, keys: tuple[str, ...]) -> dict[
     return flat
 
 
-def _transcript_row(record: dict[str, Any], endpoint: str) -> dict[str, Any] | None:
+def _transcript_row(
+    record: dict[str, Any], endpoint: str, updated_at: datetime | None
+) -> dict[str, Any] | None:
     segments = record.get("transcript")
     if segments is None:
         return None
@@ -366,6 +369,7 @@ def _transcript_row(record: dict[str, Any], endpoint: str) -> dict[str, Any] | N
     return {
         "conversation_id": record["id"],
         "kind": endpoint[:-1],
+        "updated_at": updated_at,
         "segment_count": len(segments),
         "word_count": words,
         "text": text,

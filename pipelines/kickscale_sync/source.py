@@ -84,17 +84,27 @@ def _conversation_resource(
 
     The hints of all three tables are declared once here (as table variants); the generator
     only routes each Arrow table by name, which keeps extraction cheap.
+
+    Transcripts are always appended: they are nine tenths of the bytes, and a merge would copy
+    them through a staging table and a de-duplicating window. The destination keeps the newest
+    version of each afterwards (`Destination.keep_newest_transcripts`).
     """
     disposition = "merge" if merge else "append"  # append where the destination cannot merge
     resource = dlt.resource(rows, name=name, max_table_nesting=0)()
-    for table, key, spec, dedup in (
-        (endpoint, "id", COLUMNS_BY_ENDPOINT[endpoint], "updated_at" if merge else None),
-        (TRANSCRIPTS_TABLE, "conversation_id", TRANSCRIPT_COLUMNS, None),
-        (QUARANTINE_TABLE, "quarantine_id", QUARANTINE_COLUMNS, None),
+    for table, key, spec, dedup, table_disposition in (
+        (
+            endpoint,
+            "id",
+            COLUMNS_BY_ENDPOINT[endpoint],
+            "updated_at" if merge else None,
+            disposition,
+        ),
+        (TRANSCRIPTS_TABLE, "conversation_id", TRANSCRIPT_COLUMNS, None, "append"),
+        (QUARANTINE_TABLE, "quarantine_id", QUARANTINE_COLUMNS, None, disposition),
     ):
         resource.apply_hints(
             table_name=table,
-            write_disposition=disposition,
+            write_disposition=table_disposition,
             primary_key=key,
             columns=_columns(spec, dedup),
             create_table_variant=True,

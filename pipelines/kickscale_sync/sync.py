@@ -308,6 +308,7 @@ def _load(
         _raise_if_locked(destination, error)
         raise SyncError(f"the load failed at step {error.step}: {cause}", transient=True) from error
     summary.loads += 1
+    destination.keep_newest_transcripts()
 
 
 def _mark_deleted(
