@@ -37,6 +37,8 @@ def ours(
             concurrency=int(concurrency),
             requests_per_second=0,
             windows_per_load=int(os.environ.get("BENCH_WINDOWS_PER_LOAD", "16")),
+            load_mb=float(os.environ.get("BENCH_LOAD_MB", SyncSettings.load_mb)),
+            read_ahead_mb=float(os.environ.get("BENCH_READ_AHEAD_MB", SyncSettings.read_ahead_mb)),
             transcripts=os.environ.get("BENCH_TRANSCRIPTS", "1") == "1",
         ),
         destination=DestinationSettings(

@@ -38,7 +38,9 @@ class SyncSettings:
     lookback_days: float = 14.0
     concurrency: int = 8
     requests_per_second: float = 20.0
-    windows_per_load: int = 16
+    windows_per_load: int = 16  # a load ends after this many windows per endpoint ...
+    load_mb: float = 64.0  # ... or once its rows take this much memory (Arrow), whichever first
+    read_ahead_mb: float = 64.0  # rows fetched ahead of the current load, at most
     page_size: int = api.MAX_PAGE_SIZE
     transcripts: bool = True
     scopes: tuple[str, ...] = api.SCOPES

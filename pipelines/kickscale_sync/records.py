@@ -159,6 +159,10 @@ class WindowRows:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(table.nbytes for table in self.tables.values())
+
     def freeze(self, by_table: dict[str, tuple[list[dict[str, Any]], dict[str, str]]]) -> None:
         """Turn the row lists into Arrow tables and drop the Python objects."""
         for table, (items, spec) in by_table.items():

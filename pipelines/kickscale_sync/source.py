@@ -9,8 +9,9 @@ loaded, with the reason). Rows whose content did not change since the last load 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,20 @@ class ReadOptions:
         return (api.EXPAND_USER, api.EXPAND_TRANSCRIPT) if self.transcripts else (api.EXPAND_USER,)
 
 
+@dataclass(frozen=True)
+class LoadLimits:
+    """Where one load stops: after `windows` windows or `nbytes` of rows (Arrow), per resource.
+
+    Bounding loads by size keeps memory flat however dense the data is; 0 means no bound.
+    """
+
+    windows: int = 0
+    nbytes: int = 0
+
+    def reached(self, windows: int, nbytes: int) -> bool:
+        return (0 < self.windows <= windows) or (0 < self.nbytes <= nbytes)
+
+
 @dataclass
 class SourceContext:
     """What the resources share: the client, the pool, what is already loaded, and callbacks."""
@@ -64,6 +79,7 @@ class SourceContext:
     on_window: Callable[[str, Window, WindowRows], None] | None = None
     merge: bool = True  # False for destinations that cannot merge (plain Parquet files)
     prefetcher: Prefetcher | None = None  # set by a sync that spans several loads
+    load_limits: LoadLimits = field(default_factory=LoadLimits)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -118,7 +134,11 @@ def kickscale_source(
     plan: dict[str, Sequence[Window]],
     ids: Sequence[str] = (),
 ) -> list[DltResource]:
-    """Resources for each endpoint in `plan` (windows to read), or for the given ids only."""
+    """Resources for each endpoint in `plan` (windows to read), or for the given ids only.
+
+    A `deque` of windows is consumed from the left, up to `context.load_limits` per load: the
+    caller runs loads until every deque is empty. Any other sequence is read whole.
+    """
     if ids:
         return [_by_id_resource(context, endpoint, ids) for endpoint in api.ENDPOINTS]
     return [_windowed_resource(context, endpoint, windows) for endpoint, windows in plan.items()]
@@ -127,13 +147,25 @@ def kickscale_source(
 def _windowed_resource(
     context: SourceContext, endpoint: str, windows: Sequence[Window]
 ) -> DltResource:
+    pending = windows if isinstance(windows, deque) else deque(windows)
+    limits = context.load_limits if pending is windows else LoadLimits()
+
     def conversations() -> Iterator[Any]:
         buffer = _TableBuffer()
-        for rows in _read_windows(context, endpoint, windows):
+        taken: list[Window] = []
+        nbytes = 0
+        prefetcher = context.prefetcher or Prefetcher(context, [(endpoint, w) for w in pending])
+        while pending and not limits.reached(len(taken), nbytes):
+            window = pending.popleft()
+            rows = prefetcher.result(endpoint, window)
+            taken.append(window)
+            nbytes += rows.nbytes
+            if context.on_window:
+                context.on_window(endpoint, window, rows)
             yield from buffer.add(rows.tables)
         yield from buffer.flush()
-        if windows:
-            _advance_progress(dlt.current.resource_state(), windows)
+        if taken:
+            _advance_progress(dlt.current.resource_state(), taken)
 
     return _conversation_resource(endpoint, endpoint, conversations, context.merge)
 
@@ -219,45 +251,48 @@ def completed_until(resource_state: dict[str, Any] | None) -> datetime | None:
     return utc(datetime.fromisoformat(value)) if value else None
 
 
-def _read_windows(
-    context: SourceContext, endpoint: str, windows: Sequence[Window]
-) -> Iterator[WindowRows]:
-    """The windows' rows as they finish, read ahead on the shared pool."""
-    prefetcher = context.prefetcher or Prefetcher(context, [(endpoint, w) for w in windows])
-    for window, rows in prefetcher.results(endpoint, windows):
-        if context.on_window:
-            context.on_window(endpoint, window, rows)
-        yield rows
-
-
 class Prefetcher:
     """Reads windows ahead of the loads, so the network never waits for dlt.
 
-    Windows are submitted in plan order, at most `ahead` at a time beyond those consumed: while
-    dlt normalizes and loads one batch, the pool is already fetching the next.
+    Windows start in plan order while fewer than `ahead` are running or waiting and the rows
+    fetched but not yet taken stay under `budget_bytes`: while dlt loads one batch, the pool is
+    already fetching the next, and memory stays bounded. A window asked for is always started.
     """
 
     def __init__(
-        self, context: SourceContext, plan: Sequence[tuple[str, Window]], ahead: int | None = None
+        self,
+        context: SourceContext,
+        plan: Sequence[tuple[str, Window]],
+        ahead: int | None = None,
+        budget_bytes: int = 0,
     ) -> None:
         self._context = context
-        self._queue = list(plan)
-        self._ahead = ahead or 2 * context.concurrency
-        self._futures: dict[tuple[str, Window], Future[tuple[Window, WindowRows]]] = {}
-        self._lock = threading.Lock()
+        self._queue = deque(plan)
+        self._ahead = ahead or 4 * context.concurrency
+        self._budget = budget_bytes
+        self._futures: dict[tuple[str, Window], Future[WindowRows]] = {}
+        self._lock = threading.RLock()  # a done callback may run at once, in the caller
         self._top_up()
 
-    def results(
-        self, endpoint: str, windows: Sequence[Window]
-    ) -> Iterator[tuple[Window, WindowRows]]:
-        remaining = {self._submit((endpoint, w)): w for w in windows}
-        while remaining:
-            done, _ = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in done:
-                window = remaining.pop(future)
-                with self._lock:
-                    self._futures.pop((endpoint, window), None)
-                yield future.result()
+    def result(self, endpoint: str, window: Window) -> WindowRows:
+        """The rows of one window, waiting for them if need be."""
+        key = (endpoint, window)
+        with self._lock:
+            future = self._futures.get(key)
+            if future is None:
+                # The load waits for this window: start it and the next ones of its endpoint,
+                # so the pool stays busy whatever the read-ahead budget says.
+                following = [k for k in self._queue if k[0] == endpoint and k != key]
+                for start in [key, *following[: self._context.concurrency - 1]]:
+                    if start in self._queue:
+                        self._queue.remove(start)
+                    started = self._start(start)
+                    future = future or started
+        try:
+            return future.result()
+        finally:
+            with self._lock:
+                self._futures.pop(key, None)
             self._top_up()
 
     def cancel(self) -> None:
@@ -267,38 +302,41 @@ class Prefetcher:
                 future.cancel()
             self._futures.clear()
 
-    def _submit(self, key: tuple[str, Window]) -> Future[tuple[Window, WindowRows]]:
-        with self._lock:
-            future = self._futures.get(key)
-            if future is None:
-                if key in self._queue:
-                    self._queue.remove(key)
-                future = self._start(key)
-            return future
+    def _waiting_bytes(self) -> int:
+        return sum(
+            f.result().nbytes
+            for f in self._futures.values()
+            if f.done() and not f.cancelled() and f.exception() is None
+        )
 
-    def _top_up(self) -> None:
+    def _top_up(self, _: Future[WindowRows] | None = None) -> None:
         with self._lock:
             while self._queue and len(self._futures) < self._ahead:
-                self._start(self._queue.pop(0))
+                if self._budget and self._waiting_bytes() >= self._budget:
+                    return
+                key = self._queue.popleft()
+                if key not in self._futures:
+                    self._start(key)
 
-    def _start(self, key: tuple[str, Window]) -> Future[tuple[Window, WindowRows]]:
+    def _start(self, key: tuple[str, Window]) -> Future[WindowRows]:
         endpoint, window = key
         known = self._context.known_hashes.get(endpoint, {})
         future = self._context.executor.submit(_read_window, self._context, endpoint, window, known)
         self._futures[key] = future
+        future.add_done_callback(self._top_up)  # a finished window makes room for the next
         return future
 
 
 def _read_window(
     context: SourceContext, endpoint: str, window: Window, known: dict[str, str]
-) -> tuple[Window, WindowRows]:
+) -> WindowRows:
     records = read_window_records(context.client, endpoint, window, context.options)
     rows = WindowRows()
     now = context.now()
     for record in records:
         _shape_into(rows, record, endpoint, window, now, known)
     _freeze(rows, endpoint)
-    return window, rows
+    return rows
 
 
 def _shape_into(
