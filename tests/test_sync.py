@@ -66,6 +66,17 @@ def test_backfill_loads_every_record_exactly_once(sandbox, profile_for) -> None:
     assert "calls" in summary.render() and "windows" in summary.render()
 
 
+def test_loads_are_cut_by_size_and_reads_ahead_stay_in_budget(sandbox, profile_for) -> None:
+    # A few KiB per load and of read-ahead: every window becomes its own load, nothing is lost.
+    tiny = profile_for(sandbox, load_mb=0.001, read_ahead_mb=0.001, shaping_processes=0)
+    summary = sync(tiny, HISTORY_END)
+    assert summary.loads == 14  # one window per endpoint per load, by size, not 4 by count
+    for endpoint in api.ENDPOINTS:
+        assert loaded(tiny, endpoint) == upstream(sandbox, endpoint)
+    state = query(tiny, "SELECT count(*) FROM raw._dlt_loads")
+    assert state == [(14,)]
+
+
 def test_rerunning_changes_nothing(sandbox, profile_for) -> None:
     profile = profile_for(sandbox)
     sync(profile, HISTORY_END)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kickscale_sync.windows import (
     Window,
-    batches,
     parse_instant,
     plan_windows,
     resume_start,
@@ -60,12 +59,3 @@ def test_resume_point_uses_the_lookback_but_never_precedes_the_backfill_start() 
     done = datetime(2025, 6, 1, tzinfo=UTC)
     assert resume_start(done, backfill, 14 * DAY) == done - 14 * DAY
     assert resume_start(backfill + DAY, backfill, 14 * DAY) == backfill
-
-
-def test_batches_keep_order() -> None:
-    windows = plan_windows(
-        datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC), 7 * DAY
-    )
-    grouped = list(batches(windows, 3))
-    assert [w for group in grouped for w in group] == windows
-    assert all(len(group) <= 3 for group in grouped)

@@ -11,11 +11,11 @@ import email.utils
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -33,6 +33,9 @@ CREDENTIAL_SETTINGS = (
     "SOURCES__KICKSCALE__API_KEY and SOURCES__KICKSCALE__CLIENT_ID "
     "(or api_key / client_id under [sources.kickscale] in .dlt/secrets.toml)"
 )
+
+
+T = TypeVar("T")
 
 
 class KickscaleError(Exception):
@@ -172,18 +175,19 @@ class KickscaleClient:
     # ------------------------------------------------------------------------------ reads
     def list_page(self, endpoint: str, params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """One page: its records and its meta (empty when the server sent a bare array)."""
+        return self.fetch_page(
+            endpoint, params, lambda body: split_page(orjson.loads(body), endpoint)
+        )
+
+    def fetch_page(self, endpoint: str, params: dict[str, Any], parse: Callable[[bytes], T]) -> T:
+        """One listing page, its raw body handed to `parse` (a ValueError there is retried)."""
         try:
-            body = self.get_json(f"/{endpoint}", params)
+            return self.get_json(f"/{endpoint}", params, parse)
         except NotFound:
             raise KickscaleError(
                 f"GET /{endpoint} answered 404: {self.config.base_url} does not look like the "
                 "Kickscale API; check base_url (SOURCES__KICKSCALE__BASE_URL or the profile)"
             ) from None
-        if isinstance(body, list):
-            return body, {}
-        if isinstance(body, dict) and isinstance(body.get("data"), list):
-            return body["data"], body.get("meta") or {}
-        raise KickscaleError(f"GET /{endpoint} answered an unexpected shape: {type(body).__name__}")
 
     def get_by_id(self, endpoint: str, record_id: str, expand: tuple[str, ...] = ()) -> dict | None:
         params = {api.EXPAND_PARAM: ",".join(expand)} if expand else {}
@@ -196,8 +200,13 @@ class KickscaleClient:
         """The cheapest read-only request; raises AuthError with advice when refused."""
         self.get_json("/meetings", {api.PAGE_PARAM: 0, api.PAGE_SIZE_PARAM: 1})
 
-    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self._retrying(lambda: self._get_json_once(path, params or {}))
+    def get_json(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        parse: Callable[[bytes], Any] = orjson.loads,
+    ) -> Any:
+        return self._retrying(lambda: self._get_json_once(path, params or {}, parse))
 
     def upload_call(self, audio: Path, fields: dict[str, str], content_type: str) -> str:
         """POST one recording (streamed from disk, reopened per attempt); the new call's id."""
@@ -247,11 +256,13 @@ class KickscaleClient:
         )
         return backoff(state)
 
-    def _get_json_once(self, path: str, params: dict[str, Any]) -> Any:
+    def _get_json_once(
+        self, path: str, params: dict[str, Any], parse: Callable[[bytes], Any]
+    ) -> Any:
         response = self._send_once("GET", path, params=params)
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as error:
+            return parse(response.content)
+        except ValueError as error:  # orjson's JSONDecodeError is one too
             # A 200 with a body that is not JSON is a cut-short or garbled answer: try again.
             raise RetryableError(f"GET {path} answered invalid JSON ({error})") from None
 
@@ -269,6 +280,15 @@ class KickscaleClient:
 
 class NotFound(KickscaleError):
     pass
+
+
+def split_page(body: Any, endpoint: str) -> tuple[list[Any], dict[str, Any]]:
+    """A listing body's records and meta (empty meta when the server sent a bare array)."""
+    if isinstance(body, list):
+        return body, {}
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        return body["data"], body.get("meta") or {}
+    raise KickscaleError(f"GET /{endpoint} answered an unexpected shape: {type(body).__name__}")
 
 
 def _raise_for_status(method: str, path: str, response: httpx.Response) -> None:

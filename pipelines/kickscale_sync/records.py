@@ -13,6 +13,9 @@ import pyarrow as pa
 
 from kickscale_sync import settings as api
 
+TRANSCRIPTS_TABLE = "transcripts"
+QUARANTINE_TABLE = "quarantine"
+
 # Typed columns of the conversation tables. Lists and free-form objects are JSON columns: one row
 # per conversation, queryable with DuckDB's JSON functions, and no child tables to join.
 _COMMON_COLUMNS: dict[str, str] = {
@@ -386,3 +389,74 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 def _snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
+
+
+def shape_into(
+    rows: WindowRows,
+    record: Any,
+    endpoint: str,
+    window: tuple[datetime, datetime] | tuple[None, None],
+    now: datetime,
+    known: dict[str, str],
+) -> None:
+    """Shape one record into `rows`, or set it aside in quarantine with the reason."""
+    try:
+        shaped = shape(record, endpoint, now)
+    except BadRecord as error:
+        rows.quarantined.append(quarantine_row(record, endpoint, str(error), *window, now))
+        record_id = record.get("id") if isinstance(record, dict) else None
+        if isinstance(record_id, str) and record_id:
+            rows.seen_ids.append(record_id)  # it exists upstream: never mark it deleted
+        else:
+            rows.complete = False  # some record of this window cannot be told apart
+        return
+    rows.seen_ids.append(shaped.row["id"])
+    if known.get(shaped.row["id"]) == shaped.row["content_hash"]:
+        rows.unchanged += 1
+        return
+    rows.rows.append(shaped.row)
+    if shaped.transcript:
+        rows.transcripts.append(shaped.transcript)
+
+
+def freeze(rows: WindowRows, endpoint: str) -> None:
+    rows.freeze(
+        {
+            endpoint: (rows.rows, COLUMNS_BY_ENDPOINT[endpoint]),
+            TRANSCRIPTS_TABLE: (rows.transcripts, TRANSCRIPT_COLUMNS),
+            QUARANTINE_TABLE: (rows.quarantined, QUARANTINE_COLUMNS),
+        }
+    )
+
+
+@dataclass
+class PageRows:
+    """One listing page, parsed and shaped: its rows as Arrow tables, and what paging needs."""
+
+    rows: WindowRows
+    records: int  # records on the page, good or bad
+    total: Any  # `meta.total` as the server sent it (None without an envelope)
+
+
+def shape_page(
+    body: bytes,
+    endpoint: str,
+    window: tuple[datetime, datetime],
+    now: datetime,
+    split: Any,
+) -> PageRows:
+    """Parse one listing page and shape every record (runs in a worker process when there is one).
+
+    A body that is not JSON raises a plain ValueError (it crosses process boundaries), which the
+    client treats as a garbled answer and asks again. `split` takes the envelope apart.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ValueError(str(error)) from None
+    records, meta = split(payload, endpoint)
+    rows = WindowRows()
+    for record in records:
+        shape_into(rows, record, endpoint, window, now, {})
+    freeze(rows, endpoint)
+    return PageRows(rows=rows, records=len(records), total=meta.get("total"))

@@ -8,6 +8,7 @@ loaded, with the reason). Rows whose content did not change since the last load 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -21,20 +22,21 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from kickscale_sync import settings as api
-from kickscale_sync.client import KickscaleClient
+from kickscale_sync.client import KickscaleClient, split_page
 from kickscale_sync.records import (
     COLUMNS_BY_ENDPOINT,
     QUARANTINE_COLUMNS,
+    QUARANTINE_TABLE,
     TRANSCRIPT_COLUMNS,
-    BadRecord,
+    TRANSCRIPTS_TABLE,
+    PageRows,
     WindowRows,
-    quarantine_row,
-    shape,
+    freeze,
+    shape_into,
+    shape_page,
 )
 from kickscale_sync.windows import Window, utc
 
-TRANSCRIPTS_TABLE = "transcripts"
-QUARANTINE_TABLE = "quarantine"
 MAX_WINDOW_REREADS = 3
 # dlt computes a table's schema for every item it is given: hand it a few big tables.
 ROWS_PER_YIELD = 1_000
@@ -80,6 +82,7 @@ class SourceContext:
     merge: bool = True  # False for destinations that cannot merge (plain Parquet files)
     prefetcher: Prefetcher | None = None  # set by a sync that spans several loads
     load_limits: LoadLimits = field(default_factory=LoadLimits)
+    shaper: Executor | None = None  # a process pool that parses and shapes pages, if any
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -177,23 +180,13 @@ def _by_id_resource(context: SourceContext, endpoint: str, ids: Sequence[str]) -
         for record_id in ids:
             record = context.client.get_by_id(endpoint, record_id, context.options.expand)
             if record is not None:
-                _shape_into(rows, record, endpoint, None, now, {})
-        _freeze(rows, endpoint)
+                shape_into(rows, record, endpoint, (None, None), now, {})
+        freeze(rows, endpoint)
         if context.on_window:
             context.on_window(endpoint, Window(now.replace(year=1970), now), rows)
         yield from _TableBuffer().add(rows.tables, flush=True)
 
     return _conversation_resource(endpoint, endpoint, conversations, context.merge)
-
-
-def _freeze(rows: WindowRows, endpoint: str) -> None:
-    rows.freeze(
-        {
-            endpoint: (rows.rows, COLUMNS_BY_ENDPOINT[endpoint]),
-            TRANSCRIPTS_TABLE: (rows.transcripts, TRANSCRIPT_COLUMNS),
-            QUARANTINE_TABLE: (rows.quarantined, QUARANTINE_COLUMNS),
-        }
-    )
 
 
 class _TableBuffer:
@@ -330,75 +323,128 @@ class Prefetcher:
 def _read_window(
     context: SourceContext, endpoint: str, window: Window, known: dict[str, str]
 ) -> WindowRows:
-    records = read_window_records(context.client, endpoint, window, context.options)
-    rows = WindowRows()
-    now = context.now()
-    for record in records:
-        _shape_into(rows, record, endpoint, window, now, known)
-    _freeze(rows, endpoint)
-    return rows
+    reads = read_window_pages(context, endpoint, window)
+    return merge_pages(reads, endpoint, known)
 
 
-def _shape_into(
-    rows: WindowRows,
-    record: Any,
-    endpoint: str,
-    window: Window | None,
-    now: datetime,
-    known: dict[str, str],
-) -> None:
-    try:
-        shaped = shape(record, endpoint, now)
-    except BadRecord as error:
-        start, end = (window.start, window.end) if window else (None, None)
-        rows.quarantined.append(quarantine_row(record, endpoint, str(error), start, end, now))
-        record_id = record.get("id") if isinstance(record, dict) else None
-        if isinstance(record_id, str) and record_id:
-            rows.seen_ids.append(record_id)  # it exists upstream: never mark it deleted
-        else:
-            rows.complete = False  # some record of this window cannot be told apart
-        return
-    rows.seen_ids.append(shaped.row["id"])
-    if known.get(shaped.row["id"]) == shaped.row["content_hash"]:
-        rows.unchanged += 1
-        return
-    rows.rows.append(shaped.row)
-    if shaped.transcript:
-        rows.transcripts.append(shaped.transcript)
-
-
-def read_window_records(
-    client: KickscaleClient, endpoint: str, window: Window, options: ReadOptions
-) -> list[Any]:
-    """Every record of one window, merged by id.
+def read_window_pages(
+    context: SourceContext, endpoint: str, window: Window
+) -> list[list[PageRows]]:
+    """Every page of one window, shaped, grouped by read.
 
     Page-number paging shifts when rows appear or vanish mid-read, so a window whose reported
-    total changed while it was read is read again (up to a bound), merging all reads by id.
+    total changed while it was read is read again (up to a bound); `merge_pages` merges the
+    reads by id. Pages are parsed and shaped on `context.shaper` (a process pool) if there is one.
     """
-    merged: dict[str, Any] = {}
-    anonymous: list[Any] = []
+    reads: list[list[PageRows]] = []
     for _ in range(MAX_WINDOW_REREADS):
-        anonymous = []
+        pages: list[PageRows] = []
         stable = True
-        for domain in options.customer_domains or (None,):
-            totals = set()
-            for records, meta in _pages(client, endpoint, window, options, domain):
-                totals.add(meta.get("total"))
-                for record in records:
-                    record_id = record.get("id") if isinstance(record, dict) else None
-                    if isinstance(record_id, str) and record_id:
-                        merged[record_id] = record
-                    else:
-                        anonymous.append(record)
-            stable = stable and len(totals) <= 1
+        for domain in context.options.customer_domains or (None,):
+            read = list(_pages(context, endpoint, window, domain))
+            stable = stable and len({page.total for page in read}) <= 1
+            pages += read
+        reads.append(pages)
         if stable:
             break
-    return [*merged.values(), *anonymous]
+    return reads
+
+
+def merge_pages(reads: list[list[PageRows]], endpoint: str, known: dict[str, str]) -> WindowRows:
+    """One window's rows from its pages: the last version of each id wins, as a dict would.
+
+    Records without an id count only from the last read (an earlier read saw the same ones).
+    Rows whose content hash matches what is loaded already are dropped as unchanged.
+    """
+    pages = [page.rows for read in reads for page in read]
+    last_read_from = len(pages) - len(reads[-1]) if reads else 0  # its pages come last
+    winner: dict[str, int] = {}  # id -> index of the last page it appears on
+    for index, rows in enumerate(pages):
+        for record_id in rows.seen_ids:
+            winner[record_id] = index
+    parts: dict[str, list[pa.Table]] = {}
+    result = WindowRows(seen_ids=list(winner))
+    for index, rows in enumerate(pages):
+        keep_rows = _last_of_page(rows.tables.get(endpoint), "id", winner, index)
+        row_ids = set(keep_rows.column("id").to_pylist()) if keep_rows is not None else set()
+        if keep_rows is not None and known:
+            changed = [
+                known.get(i) != h
+                for i, h in zip(
+                    keep_rows.column("id").to_pylist(),
+                    keep_rows.column("content_hash").to_pylist(),
+                    strict=True,
+                )
+            ]
+            result.unchanged += changed.count(False)
+            keep_rows = keep_rows.filter(pa.array(changed, pa.bool_()))
+            row_ids = set(keep_rows.column("id").to_pylist())
+        transcripts = _last_of_page(
+            rows.tables.get(TRANSCRIPTS_TABLE), "conversation_id", winner, index, row_ids
+        )
+        quarantined = _quarantine_to_keep(
+            rows.tables.get(QUARANTINE_TABLE), winner, index, row_ids, index >= last_read_from
+        )
+        for name, table in (
+            (endpoint, keep_rows),
+            (TRANSCRIPTS_TABLE, transcripts),
+            (QUARANTINE_TABLE, quarantined),
+        ):
+            if table is not None and table.num_rows:
+                parts.setdefault(name, []).append(table)
+        if index >= last_read_from and not rows.complete:
+            result.complete = False
+    for name, tables in parts.items():
+        table = pa.concat_tables(tables, promote_options="permissive")
+        result.tables[name] = table
+        result.counts[name] = table.num_rows
+    return result
+
+
+def _last_of_page(
+    table: pa.Table | None,
+    key: str,
+    winner: dict[str, int],
+    index: int,
+    only: set[str] | None = None,
+) -> pa.Table | None:
+    """The rows of page `index` that hold the last version of their id (among `only` if given)."""
+    if table is None:
+        return None
+    keys = table.column(key).to_pylist()
+    seen: set[str] = set()
+    keep = [False] * len(keys)
+    for position in range(len(keys) - 1, -1, -1):  # the last occurrence on the page wins
+        value = keys[position]
+        if value in seen or winner.get(value) != index or (only is not None and value not in only):
+            continue
+        seen.add(value)
+        keep[position] = True
+    return table if all(keep) else table.filter(pa.array(keep, pa.bool_()))
+
+
+def _quarantine_to_keep(
+    table: pa.Table | None,
+    winner: dict[str, int],
+    index: int,
+    row_ids: set[str],
+    in_last_read: bool,
+) -> pa.Table | None:
+    if table is None:
+        return None
+    keep = []
+    for record_id in table.column("record_id").to_pylist():
+        if record_id is None:
+            keep.append(in_last_read)  # no id to merge by: the last read's count
+        else:
+            keep.append(winner.get(record_id) == index and record_id not in row_ids)
+    return table.filter(pa.array(keep, pa.bool_()))
 
 
 def _pages(
-    client: KickscaleClient, endpoint: str, window: Window, options: ReadOptions, domain: str | None
-) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    context: SourceContext, endpoint: str, window: Window, domain: str | None
+) -> Iterator[PageRows]:
+    client, options = context.client, context.options
     size = options.page_size
     params: dict[str, Any] = {
         api.PAGE_SIZE_PARAM: size,
@@ -409,12 +455,33 @@ def _pages(
     }
     if domain:
         params[api.CUSTOMER_DOMAIN_PARAM] = domain
+    parse = functools.partial(
+        _shape_page_on,
+        context.shaper,
+        endpoint=endpoint,
+        window=(window.start, window.end),
+        now=context.now(),
+    )
     page = api.FIRST_PAGE
     while True:
-        records, meta = client.list_page(endpoint, {**params, api.PAGE_PARAM: page})
+        shaped = client.fetch_page(endpoint, {**params, api.PAGE_PARAM: page}, parse)
         client.stats.record(page=True)
-        yield records, meta
-        total = meta.get("total")
-        if len(records) < size or (isinstance(total, int) and (page + 1) * size >= total):
+        yield shaped
+        total = shaped.total
+        if shaped.records < size or (isinstance(total, int) and (page + 1) * size >= total):
             return
         page += 1
+
+
+def _shape_page_on(
+    shaper: Executor | None,
+    body: bytes,
+    *,
+    endpoint: str,
+    window: tuple[datetime, datetime],
+    now: datetime,
+) -> PageRows:
+    """Shape a page in the worker process when there is one, else right here."""
+    if shaper is None:
+        return shape_page(body, endpoint, window, now, split_page)
+    return shaper.submit(shape_page, body, endpoint, window, now, split_page).result()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import multiprocessing
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,6 +233,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
 
         with (
             ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,
+            _shaping_pool(settings.shaping_processes) as shaper,
             progress,
         ):
             context = SourceContext(
@@ -244,6 +247,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
                     customer_domains=settings.customer_domains,
                 ),
                 on_window=on_window,
+                shaper=shaper,
                 now=lambda: now,
                 merge=destination.can_merge,
             )
@@ -291,6 +295,22 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
         )
         summary.seconds = time.monotonic() - started
     return summary
+
+
+@contextmanager
+def _shaping_pool(processes: int) -> Iterator[ProcessPoolExecutor | None]:
+    """Processes that parse and shape pages: JSON parsing holds the GIL, and dlt needs it too.
+
+    Spawned, not forked: the parent has threads (HTTP, DuckDB) that a fork would copy mid-flight.
+    """
+    if processes <= 0:
+        yield None
+        return
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)

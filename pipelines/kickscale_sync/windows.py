@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -63,13 +62,6 @@ def plan_windows(start: datetime, end: datetime, size: timedelta) -> list[Window
         windows.append(Window(cursor, upper))
         cursor, boundary = upper, boundary + size
     return windows
-
-
-def batches(windows: Sequence[Window], per_batch: int) -> Iterator[list[Window]]:
-    """Consecutive groups of windows; each group becomes one committed load."""
-    per_batch = max(1, per_batch)
-    for i in range(0, len(windows), per_batch):
-        yield list(windows[i : i + per_batch])
 
 
 def resume_start(
