@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -75,6 +76,8 @@ def test_loads_are_cut_by_size_and_reads_ahead_stay_in_budget(sandbox, profile_f
         assert loaded(tiny, endpoint) == upstream(sandbox, endpoint)
     state = query(tiny, "SELECT count(*) FROM raw._dlt_loads")
     assert state == [(14,)]
+    # Loaded files are not kept in dlt's working dir (they would be a second copy of everything).
+    assert not list(Path(tiny.destination.working_dir).rglob("*.parquet"))
 
 
 def test_rerunning_changes_nothing(sandbox, profile_for) -> None:

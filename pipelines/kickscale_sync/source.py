@@ -1,9 +1,10 @@
 """The dlt source `kickscale`: resources `meetings` and `calls`, read in date windows.
 
-Each resource reads its planned windows concurrently (a shared, bounded thread pool), every page
-of every window, merges each window by id, and yields rows to its own table plus two companion
-tables: `transcripts` (one row per conversation) and `quarantine` (records that could not be
-loaded, with the reason). Rows whose content did not change since the last load are skipped.
+Windows are fetched ahead of the loads on a shared, bounded thread pool (`Prefetcher`); each page
+is parsed and shaped into Arrow tables (in a worker process when the sync has one), and a window's
+pages are merged by id. Each resource yields rows to its own table plus two companion tables:
+`transcripts` (one row per conversation) and `quarantine` (records that could not be loaded, with
+the reason). Rows whose content did not change since the last load are skipped.
 """
 
 from __future__ import annotations

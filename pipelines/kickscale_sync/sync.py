@@ -165,6 +165,8 @@ def limit_malloc_arenas(arenas: int = 1) -> None:
 def configure_dlt() -> None:
     # Arrow tables get `_dlt_load_id` too: deletions and the Parquet reader order versions by it.
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    # dlt keeps every loaded file under its working dir by default: a copy of all data, forever.
+    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     # dlt holds up to 5,000 rows per table before it writes them; of transcripts that is 150 MiB.
     os.environ.setdefault("DATA_WRITER__BUFFER_MAX_ITEMS", str(ROWS_PER_YIELD))
     # Arrow's default pool keeps freed memory for reuse; with wide text columns that kept the
