@@ -373,3 +373,18 @@ def test_full_refresh_never_marks_quarantined_or_filtered_out_records_deleted(
     assert query(profile, "SELECT count(*) FROM raw.meetings WHERE deleted_at IS NOT NULL") == [
         (0,)
     ]
+
+
+def test_a_worker_process_shapes_backfills_but_not_small_runs(sandbox, profile_for) -> None:
+    from kickscale_sync.sync import _Plan, _shaping_processes
+    from kickscale_sync.windows import plan_windows
+
+    settings = profile_for(sandbox, concurrency=4, shaping_processes=1).sync
+    year = _Plan(
+        HISTORY_START, HISTORY_END, plan_windows(HISTORY_START, HISTORY_END, settings.window)
+    )
+    nightly = _Plan(HISTORY_END - timedelta(days=15), HISTORY_END, year.windows[-3:])
+    profile = profile_for(sandbox)
+    assert _shaping_processes(settings, year, SyncRequest(profile=profile)) == 1
+    assert _shaping_processes(settings, nightly, SyncRequest(profile=profile)) == 0
+    assert _shaping_processes(settings, year, SyncRequest(profile=profile, ids=("m-1",))) == 0

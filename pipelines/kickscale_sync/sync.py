@@ -29,7 +29,7 @@ from kickscale_sync.client import (
     KickscaleError,
     KickscaleUnavailable,
 )
-from kickscale_sync.config import Profile, resolve_base_url, resolve_credentials
+from kickscale_sync.config import Profile, SyncSettings, resolve_base_url, resolve_credentials
 from kickscale_sync.destinations import DELETIONS_TABLE, Destination, is_lock_error
 from kickscale_sync.progress import ProgressBar
 from kickscale_sync.records import WindowRows
@@ -235,7 +235,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
 
         with (
             ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,
-            _shaping_pool(settings.shaping_processes) as shaper,
+            _shaping_pool(_shaping_processes(settings, plan, request)) as shaper,
             progress,
         ):
             context = SourceContext(
@@ -297,6 +297,13 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
         )
         summary.seconds = time.monotonic() - started
     return summary
+
+
+def _shaping_processes(settings: SyncSettings, plan: _Plan, request: SyncRequest) -> int:
+    """A worker process costs about a second to start: worth it for a backfill, not a nightly."""
+    windows = len(plan.windows) * len(request.endpoints)
+    worth_it = not request.ids and windows > 4 * settings.concurrency
+    return settings.shaping_processes if worth_it else 0
 
 
 @contextmanager
