@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,12 @@ def backfill(records: int, concurrency: int, window_days: float, workdir: str) -
     return {"backfill": ours, "nightly": nightly}, url
 
 
+def describe_options() -> str:
+    """The BENCH_* settings this run was given (read by sync_child.py), for the report's title."""
+    knobs = {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}
+    return ", ".join(f"{k}={v}" for k, v in sorted(knobs.items())) or "default settings"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=40_000)
@@ -82,7 +89,7 @@ def main() -> None:
     ours, nightly = results["backfill"], results["nightly"]
     floor = ours["pages"] * LATENCY_S / args.concurrency
     print(
-        f"backfill of {ours['records']} records (two years, default transcripts, {LATENCY_S * 1000:.0f} ms latency)"
+        f"backfill of {ours['records']} records (two years, {describe_options()}, {LATENCY_S * 1000:.0f} ms latency)"
     )
     print(
         f"  ours:      {ours['seconds']:.1f}s wall, {ours['records'] / ours['seconds']:,.0f} records/s, {ours['pages']} pages, "
