@@ -8,7 +8,7 @@ from multiprocessing import get_context
 
 import orjson
 import pytest
-from kickscale_sync.client import KickscaleError, split_page
+from kickscale_sync.client import KickscaleError
 from kickscale_sync.records import content_hash, shape_page
 from kickscale_sync.source import merge_pages
 
@@ -30,7 +30,7 @@ def meeting(record_id: str | None, name: str = "call", date: str = "2025-12-02T0
 
 def page(*records: dict, total: int | None = None):
     body = orjson.dumps({"data": list(records), "meta": {"total": total or len(records)}})
-    return shape_page(body, "meetings", WINDOW, NOW, split_page)
+    return shape_page(body, "meetings", WINDOW, NOW)
 
 
 def column(rows, table: str, name: str) -> list:
@@ -48,9 +48,9 @@ def test_a_page_is_shaped_into_arrow_tables_with_its_paging_facts() -> None:
 
 def test_garbled_bodies_and_wrong_envelopes_say_so() -> None:
     with pytest.raises(ValueError):  # the client retries these
-        shape_page(b'{"data": [{"id"', "meetings", WINDOW, NOW, split_page)
+        shape_page(b'{"data": [{"id"', "meetings", WINDOW, NOW)
     with pytest.raises(KickscaleError, match="unexpected shape"):
-        shape_page(b'"hello"', "meetings", WINDOW, NOW, split_page)
+        shape_page(b'"hello"', "meetings", WINDOW, NOW)
 
 
 def test_the_last_version_of_an_id_wins_across_pages_and_reads() -> None:
@@ -98,11 +98,11 @@ def test_unchanged_rows_are_dropped_with_their_transcripts() -> None:
 
 def test_a_worker_process_shapes_a_page_exactly_as_a_thread_does() -> None:
     body = orjson.dumps({"data": [meeting("a"), {"id": "c", "date": "bad"}], "meta": {"total": 2}})
-    here = shape_page(body, "meetings", WINDOW, NOW, split_page)
+    here = shape_page(body, "meetings", WINDOW, NOW)
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        there = pool.submit(shape_page, body, "meetings", WINDOW, NOW, split_page).result()
+        there = pool.submit(shape_page, body, "meetings", WINDOW, NOW).result()
         with pytest.raises(ValueError):
-            pool.submit(shape_page, b"{", "meetings", WINDOW, NOW, split_page).result()
+            pool.submit(shape_page, b"{", "meetings", WINDOW, NOW).result()
     assert (there.records, there.total) == (here.records, here.total)
     assert there.rows.tables.keys() == here.rows.tables.keys()
     for name, table in here.rows.tables.items():

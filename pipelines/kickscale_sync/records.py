@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 
 from kickscale_sync import settings as api
+from kickscale_sync.client import split_page
 
 TRANSCRIPTS_TABLE = "transcripts"
 QUARANTINE_TABLE = "quarantine"
@@ -439,22 +440,18 @@ class PageRows:
 
 
 def shape_page(
-    body: bytes,
-    endpoint: str,
-    window: tuple[datetime, datetime],
-    now: datetime,
-    split: Any,
+    body: bytes, endpoint: str, window: tuple[datetime, datetime], now: datetime
 ) -> PageRows:
     """Parse one listing page and shape every record (runs in a worker process when there is one).
 
     A body that is not JSON raises a plain ValueError (it crosses process boundaries), which the
-    client treats as a garbled answer and asks again. `split` takes the envelope apart.
+    client treats as a garbled answer and asks again.
     """
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise ValueError(str(error)) from None
-    records, meta = split(payload, endpoint)
+    records, meta = split_page(payload, endpoint)
     rows = WindowRows()
     for record in records:
         shape_into(rows, record, endpoint, window, now, {})

@@ -23,7 +23,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from kickscale_sync import settings as api
-from kickscale_sync.client import KickscaleClient, split_page
+from kickscale_sync.client import KickscaleClient
 from kickscale_sync.records import (
     COLUMNS_BY_ENDPOINT,
     QUARANTINE_COLUMNS,
@@ -484,5 +484,5 @@ def _shape_page_on(
 ) -> PageRows:
     """Shape a page in the worker process when there is one, else right here."""
     if shaper is None:
-        return shape_page(body, endpoint, window, now, split_page)
-    return shaper.submit(shape_page, body, endpoint, window, now, split_page).result()
+        return shape_page(body, endpoint, window, now)
+    return shaper.submit(shape_page, body, endpoint, window, now).result()
