@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from kickscale_sync import settings as api
 from kickscale_sync.destinations import DestinationLocked
 from kickscale_sync.sandbox import Faults
-from kickscale_sync.sync import SyncRequest, run_sync
+from kickscale_sync.sync import SyncError, SyncRequest, run_sync
 
 from .conftest import HISTORY_END, HISTORY_START
 from .test_sync import loaded, query, upstream
@@ -131,3 +132,23 @@ def test_cli_reports_a_locked_file_in_one_line(sandbox, profile_for, tmp_path) -
         )
     assert result.returncode == 1
     assert result.stderr.startswith("error: the DuckDB file") and result.stderr.count("\n") == 1
+
+
+def test_a_killed_shaping_worker_fails_the_run_clearly_and_a_rerun_completes(
+    make_sandbox, profile_for
+) -> None:
+    sandbox = make_sandbox(faults=Faults(latency_ms=20))
+    # No read-ahead: every later window still needs the worker when it is killed.
+    profile = profile_for(sandbox, concurrency=2, shaping_processes=1, read_ahead_mb=0.001)
+
+    def kill_the_worker(_: str) -> None:  # called after each committed load
+        for worker in multiprocessing.active_children():
+            os.kill(worker.pid, signal.SIGKILL)
+
+    with pytest.raises(SyncError, match="worker process that parses pages died") as failed:
+        run_sync(SyncRequest(profile=profile, now=HISTORY_END), on_progress=kill_the_worker)
+    assert failed.value.transient  # the flows retry it
+    summary = run_sync(SyncRequest(profile=profile, now=HISTORY_END))
+    assert summary.range_start > HISTORY_START  # continued after the committed load
+    for endpoint in api.ENDPOINTS:
+        assert loaded(profile, endpoint) == upstream(sandbox, endpoint)

@@ -11,6 +11,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -375,6 +376,13 @@ def _load(
         cause = _root_cause(error)
         if isinstance(cause, KickscaleError):
             raise cause from None
+        if isinstance(cause, BrokenProcessPool):
+            raise SyncError(
+                "the worker process that parses pages died (killed, or out of memory?): run again "
+                "to continue from the last committed load; sync.shaping_processes = 0 parses in "
+                "this process instead",
+                transient=True,
+            ) from None
         _raise_if_locked(destination, error)
         raise SyncError(f"the load failed at step {error.step}: {cause}", transient=True) from error
     summary.loads += 1
