@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing
 import os
@@ -20,9 +18,9 @@ from typing import Any
 
 import dlt
 import pandas  # noqa: F401  dlt imports it lazily; with our reader threads running, that import raced
-import pyarrow as pa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from kickscale_sync import memory
 from kickscale_sync import settings as api
 from kickscale_sync.client import (
     ClientConfig,
@@ -136,33 +134,6 @@ class _ExpectedArrowHints(logging.Filter):
         return "several column hints were different" not in record.getMessage()
 
 
-def _libc() -> Any:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-def release_freed_memory() -> None:
-    """Hand memory freed by a load (DuckDB's buffers, dlt's files) back to the OS (glibc only)."""
-    trim = getattr(_libc(), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
-
-
-def limit_malloc_arenas(arenas: int = 1) -> None:
-    """Let glibc keep one malloc arena instead of one per thread (a no-op elsewhere).
-
-    The reader threads each parse megabytes of JSON; with an arena per thread, freed memory
-    stayed scattered across them and the process held 650 MiB where 400 MiB were enough.
-    Threads created before this call keep their arenas, so it runs before the pool starts.
-    """
-    m_arena_max = -8  # from glibc's malloc.h
-    mallopt = getattr(_libc(), "mallopt", None)
-    if mallopt is not None:
-        mallopt(m_arena_max, arenas)
-
-
 def configure_dlt() -> None:
     # Arrow tables get `_dlt_load_id` too: deletions and the Parquet reader order versions by it.
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
@@ -170,9 +141,6 @@ def configure_dlt() -> None:
     os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     # dlt holds up to 5,000 rows per table before it writes them; of transcripts that is 150 MiB.
     os.environ.setdefault("DATA_WRITER__BUFFER_MAX_ITEMS", str(ROWS_PER_YIELD))
-    # Arrow's default pool keeps freed memory for reuse; with wide text columns that kept the
-    # process hundreds of MiB above what it uses. The system allocator gives it back.
-    pa.set_memory_pool(pa.system_memory_pool())
     dlt_logger = logging.getLogger("dlt")
     if not any(isinstance(f, _ExpectedArrowHints) for f in dlt_logger.filters):
         dlt_logger.addFilter(_ExpectedArrowHints())
@@ -182,7 +150,7 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
     """Run one sync as described by `request` and return what it did."""
     started = time.monotonic()
     configure_dlt()
-    limit_malloc_arenas()
+    memory.configure()
     profile = request.profile
     settings = profile.sync
     now = utc(request.now or datetime.now(UTC))
@@ -387,7 +355,7 @@ def _load(
         raise SyncError(f"the load failed at step {error.step}: {cause}", transient=True) from error
     summary.loads += 1
     destination.keep_newest_transcripts()
-    release_freed_memory()
+    memory.release_freed()
 
 
 def _mark_deleted(
