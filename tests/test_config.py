@@ -56,3 +56,19 @@ def test_no_shipped_profile_holds_a_secret() -> None:
     for path in PROFILES_DIR.glob("*.toml"):
         text = path.read_text().lower()
         assert "api_key =" not in text and "client_id =" not in text
+
+
+def test_dlt_opens_duckdb_with_the_bounded_cache(tmp_path: Path) -> None:
+    import dlt
+    from kickscale_sync.config import DestinationSettings
+    from kickscale_sync.destinations import Destination
+
+    destination = Destination(DestinationSettings(path=str(tmp_path / "w.duckdb")))
+    pipeline = dlt.pipeline(
+        "limits", destination=destination.dlt_destination(), pipelines_dir=str(tmp_path / "dlt")
+    )
+    with pipeline.sql_client() as client:
+        settings = client.execute_sql(
+            "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+        )
+    assert settings == [("488.2 MiB", False)]  # DuckDB shows 512 MB in MiB

@@ -24,10 +24,10 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from kickscale_sync.config import DestinationSettings
+from kickscale_sync.records import TRANSCRIPTS_TABLE
 
 CONVERSATION_TABLES = ("meetings", "calls")
 DELETIONS_TABLE = "deletions"
-TRANSCRIPTS_TABLE = "transcripts"
 # Tables published for the Parquet destination, with the key of one current row.
 CURRENT_KEYS = {
     "meetings": "id",

@@ -167,9 +167,13 @@ class WindowRows:
     def nbytes(self) -> int:
         return sum(table.nbytes for table in self.tables.values())
 
-    def freeze(self, by_table: dict[str, tuple[list[dict[str, Any]], dict[str, str]]]) -> None:
+    def freeze(self, endpoint: str) -> None:
         """Turn the row lists into Arrow tables and drop the Python objects."""
-        for table, (items, spec) in by_table.items():
+        for table, items, spec in (
+            (endpoint, self.rows, COLUMNS_BY_ENDPOINT[endpoint]),
+            (TRANSCRIPTS_TABLE, self.transcripts, TRANSCRIPT_COLUMNS),
+            (QUARANTINE_TABLE, self.quarantined, QUARANTINE_COLUMNS),
+        ):
             if items:
                 self.tables[table] = to_arrow(items, spec)
                 self.counts[table] = len(items)
@@ -420,16 +424,6 @@ def shape_into(
         rows.transcripts.append(shaped.transcript)
 
 
-def freeze(rows: WindowRows, endpoint: str) -> None:
-    rows.freeze(
-        {
-            endpoint: (rows.rows, COLUMNS_BY_ENDPOINT[endpoint]),
-            TRANSCRIPTS_TABLE: (rows.transcripts, TRANSCRIPT_COLUMNS),
-            QUARANTINE_TABLE: (rows.quarantined, QUARANTINE_COLUMNS),
-        }
-    )
-
-
 @dataclass
 class PageRows:
     """One listing page, parsed and shaped: its rows as Arrow tables, and what paging needs."""
@@ -455,5 +449,5 @@ def shape_page(
     rows = WindowRows()
     for record in records:
         shape_into(rows, record, endpoint, window, now, {})
-    freeze(rows, endpoint)
+    rows.freeze(endpoint)
     return PageRows(rows=rows, records=len(records), total=meta.get("total"))

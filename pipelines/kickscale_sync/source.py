@@ -32,7 +32,6 @@ from kickscale_sync.records import (
     TRANSCRIPTS_TABLE,
     PageRows,
     WindowRows,
-    freeze,
     shape_into,
     shape_page,
 )
@@ -182,7 +181,7 @@ def _by_id_resource(context: SourceContext, endpoint: str, ids: Sequence[str]) -
             record = context.client.get_by_id(endpoint, record_id, context.options.expand)
             if record is not None:
                 shape_into(rows, record, endpoint, (None, None), now, {})
-        freeze(rows, endpoint)
+        rows.freeze(endpoint)
         if context.on_window:
             context.on_window(endpoint, Window(now.replace(year=1970), now), rows)
         yield from _TableBuffer().add(rows.tables, flush=True)
@@ -366,25 +365,16 @@ def merge_pages(reads: list[list[PageRows]], endpoint: str, known: dict[str, str
     parts: dict[str, list[pa.Table]] = {}
     result = WindowRows(seen_ids=list(winner))
     for index, rows in enumerate(pages):
-        keep_rows = _last_of_page(rows.tables.get(endpoint), "id", winner, index)
-        row_ids = set(keep_rows.column("id").to_pylist()) if keep_rows is not None else set()
-        if keep_rows is not None and known:
-            changed = [
-                known.get(i) != h
-                for i, h in zip(
-                    keep_rows.column("id").to_pylist(),
-                    keep_rows.column("content_hash").to_pylist(),
-                    strict=True,
-                )
-            ]
-            result.unchanged += changed.count(False)
-            keep_rows = keep_rows.filter(pa.array(changed, pa.bool_()))
-            row_ids = set(keep_rows.column("id").to_pylist())
+        winning = _last_of_page(rows.tables.get(endpoint), "id", winner, index)
+        winning_ids = set(winning.column("id").to_pylist()) if winning is not None else set()
+        keep_rows, unchanged = _drop_unchanged(winning, known)
+        result.unchanged += unchanged
+        kept_ids = winning_ids if unchanged == 0 else set(keep_rows.column("id").to_pylist())
         transcripts = _last_of_page(
-            rows.tables.get(TRANSCRIPTS_TABLE), "conversation_id", winner, index, row_ids
+            rows.tables.get(TRANSCRIPTS_TABLE), "conversation_id", winner, index, kept_ids
         )
         quarantined = _quarantine_to_keep(
-            rows.tables.get(QUARANTINE_TABLE), winner, index, row_ids, index >= last_read_from
+            rows.tables.get(QUARANTINE_TABLE), winner, index, winning_ids, index >= last_read_from
         )
         for name, table in (
             (endpoint, keep_rows),
@@ -400,6 +390,15 @@ def merge_pages(reads: list[list[PageRows]], endpoint: str, known: dict[str, str
         result.tables[name] = table
         result.counts[name] = table.num_rows
     return result
+
+
+def _drop_unchanged(table: pa.Table | None, known: dict[str, str]) -> tuple[pa.Table | None, int]:
+    """The rows whose content hash differs from the loaded one, and how many did not."""
+    if table is None or not known:
+        return table, 0
+    ids, hashes = table.column("id").to_pylist(), table.column("content_hash").to_pylist()
+    changed = [known.get(i) != h for i, h in zip(ids, hashes, strict=True)]
+    return table.filter(pa.array(changed, pa.bool_())), changed.count(False)
 
 
 def _last_of_page(
