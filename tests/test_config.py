@@ -41,6 +41,15 @@ def test_unknown_profile_lists_the_known_ones() -> None:
         ('[sync]\nscopes = ["everyone"]\n', "scopes"),
         ('[sync]\nbackfill_start = "soon"\n', "backfill_start"),
         ("[sync\n", "not valid TOML"),
+        ('[sync]\nload_mb = "lots"\n', r"\[sync\] load_mb must be a valid number.*'lots'"),
+        ('[sync]\nconcurrency = "eight"\n', r"concurrency must be a valid integer"),
+        ("[sync]\nconcurrency = 0\n", r"concurrency must be greater than or equal to 1, not 0"),
+        ("[sync]\nread_ahead_mb = -1\n", r"read_ahead_mb must be greater than or equal to 0"),
+        ("[sync]\npage_size = 500\n", r"page_size must be less than or equal to 100"),
+        ('[sync]\ntranscripts = "maybe"\n', r"transcripts must be a valid boolean"),
+        ("[destination]\nlock_timeout_seconds = -5\n", r"\[destination\] lock_timeout_seconds"),
+        ("[schedule]\nflow_timeout_seconds = 0\n", r"\[schedule\] flow_timeout_seconds"),
+        ('[destination]\nduckdb_memory_limit = "lots"\n', r"duckdb_memory_limit must be a size"),
     ],
 )
 def test_bad_profiles_are_refused_with_the_setting_named(

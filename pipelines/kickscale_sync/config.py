@@ -12,9 +12,11 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import dlt
+import duckdb
+from pydantic import Field, TypeAdapter, ValidationError
 
 from kickscale_sync import settings as api
 from kickscale_sync.client import Credentials
@@ -31,24 +33,34 @@ class ConfigError(ValueError):
     """A setting is missing or wrong; the message names it and says how to fix it."""
 
 
+# Constraints the profile loader checks (pydantic), so a wrong value fails at once, naming itself.
+Positive = Field(gt=0)
+NotNegative = Field(ge=0)
+AtLeastOne = Field(ge=1)
+
+
 @dataclass(frozen=True)
 class SyncSettings:
     backfill_start: datetime = datetime(2024, 1, 1, tzinfo=UTC)
-    window_days: float = 7.0
-    lookback_days: float = 14.0
-    concurrency: int = 8
-    requests_per_second: float = 20.0
-    windows_per_load: int = 16  # a load ends after this many windows per endpoint ...
-    load_mb: float = 64.0  # ... or once its rows take this much memory (Arrow), whichever first
-    read_ahead_mb: float = 64.0  # rows fetched ahead of the current load, at most
-    shaping_processes: int = 1  # processes that parse and shape pages; 0: in the reader threads
-    page_size: int = api.MAX_PAGE_SIZE
+    window_days: Annotated[float, Positive] = 7.0
+    lookback_days: Annotated[float, NotNegative] = 14.0
+    concurrency: Annotated[int, AtLeastOne] = 8
+    requests_per_second: Annotated[float, NotNegative] = 20.0  # 0: no cap
+    # a load ends after this many windows per endpoint ...
+    windows_per_load: Annotated[int, AtLeastOne] = 16
+    # ... or once its rows take this much memory (Arrow), whichever first
+    load_mb: Annotated[float, Positive] = 64.0
+    read_ahead_mb: Annotated[float, NotNegative] = 64.0  # rows fetched ahead of the load, at most
+    # processes that parse and shape pages; 0: in the reader threads
+    shaping_processes: Annotated[int, NotNegative] = 1
+    page_size: Annotated[int, Field(ge=1, le=api.MAX_PAGE_SIZE)] = api.MAX_PAGE_SIZE
     transcripts: bool = True
     scopes: tuple[str, ...] = api.SCOPES
     customer_domains: tuple[str, ...] = ()
-    max_attempts: int = 8
-    backoff_seconds: float = 0.5  # the first retry waits up to this, doubling each time
-    timeout_seconds: float = 30.0
+    max_attempts: Annotated[int, AtLeastOne] = 8
+    # the first retry waits up to this, doubling each time
+    backoff_seconds: Annotated[float, NotNegative] = 0.5
+    timeout_seconds: Annotated[float, Positive] = 30.0
 
     @property
     def window(self) -> timedelta:
@@ -64,20 +76,20 @@ class DestinationSettings:
     kind: str = "duckdb"  # "duckdb" or "parquet"
     path: str = "data/kickscale.duckdb"  # a DuckDB file, or a folder / fsspec URL for parquet
     dataset: str = "raw"
-    lock_timeout_seconds: float = 60.0
+    lock_timeout_seconds: Annotated[float, NotNegative] = 60.0
     working_dir: str = "data/.dlt"  # dlt's local pipeline state and load packages
     analytics_database: str = "data/analytics.duckdb"  # where models go for the Parquet kind
     # DuckDB's own default is 80% of the machine, and it fills that with cached blocks while
     # loading wide transcript rows (2.1 GiB at 40k records); bounded, it evicts to the file.
     duckdb_memory_limit: str = "512MB"  # empty: DuckDB's default
-    duckdb_threads: int = 0  # 0: DuckDB's default (one per core)
+    duckdb_threads: Annotated[int, NotNegative] = 0  # 0: DuckDB's default (one per core)
 
 
 @dataclass(frozen=True)
 class ScheduleSettings:
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
-    flow_timeout_seconds: float = 3 * 3600
+    flow_timeout_seconds: Annotated[float, Positive] = 3 * 3600
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,8 @@ def profile_from_dict(data: dict[str, Any], default_name: str, origin: str = "pr
         raise ConfigError(
             f"{origin}: destination.kind must be 'duckdb' or 'parquet', not {destination.kind!r}"
         )
+    if destination.duckdb_memory_limit:
+        _check_memory_limit(destination.duckdb_memory_limit, f"{origin}: destination")
     return Profile(
         name=str(data.get("name", default_name)),
         base_url=str(data.get("kickscale", {}).get("base_url", api.DEFAULT_BASE_URL)),
@@ -159,7 +173,28 @@ def _section(cls: type, values: dict[str, Any], origin: str) -> Any:
     unknown = set(values) - names
     if unknown:
         raise ConfigError(f"{origin} has unknown setting(s): {', '.join(sorted(unknown))}")
-    return cls(**values)
+    try:
+        return TypeAdapter(cls).validate_python(values)
+    except ValidationError as error:
+        raise ConfigError(_first_problem(error, origin)) from None
+
+
+def _first_problem(error: ValidationError, origin: str) -> str:
+    problem = error.errors()[0]
+    setting = ".".join(str(part) for part in problem["loc"])
+    requirement = problem["msg"].replace("Input should be", "must be")
+    return f"{origin} {setting} {requirement}, not {problem['input']!r}"
+
+
+def _check_memory_limit(value: str, origin: str) -> None:
+    """DuckDB parses its own sizes ("512MB", "2GiB", "50%"); ask it now, not mid-load."""
+    try:
+        duckdb.connect(config={"memory_limit": value}).close()
+    except duckdb.Error as error:
+        raise ConfigError(
+            f"{origin}.duckdb_memory_limit must be a size like '512MB' or '2GiB', not {value!r} "
+            f"({str(error).splitlines()[0]})"
+        ) from None
 
 
 def _instant(value: Any, origin: str) -> datetime:
