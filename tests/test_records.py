@@ -10,6 +10,7 @@ from kickscale_sync.records import (
     MEETING_COLUMNS,
     BadRecord,
     content_hash,
+    count_words,
     quarantine_row,
     shape,
     to_arrow,
@@ -92,6 +93,35 @@ def test_content_hash_ignores_the_volatile_recording_link() -> None:
     other = {**RECORD, "recordingRef": "https://example.invalid/r.mp3?token=2"}
     assert content_hash(RECORD) == content_hash(other)
     assert content_hash(RECORD) != content_hash({**RECORD, "rating": 5})
+
+
+def test_content_hash_sees_transcript_edits_and_matches_the_shaped_row() -> None:
+    with_transcript = {**RECORD, "transcript": [{"speaker": "A", "text": "hello there"}]}
+    edited = copy.deepcopy(with_transcript)
+    edited["transcript"][0]["text"] = "hello here"
+    assert content_hash(with_transcript) != content_hash(edited)
+    assert content_hash(with_transcript) != content_hash(RECORD)
+    shaped = shape(with_transcript, "meetings", NOW)
+    assert shaped.row["content_hash"] == content_hash(with_transcript)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "one",
+        "  two words  ",
+        "tabs\tand\nnew\r\nlines\x0bvt\x0cff",
+        "unit\x1fseparators\x1care\x1ewhitespace\x1dtoo",
+        "Grüße aus Wien, Straße",
+        "no\xa0break\x85next line",  # Latin-1 whitespace
+        "em\u2003space and \u3000ideographic",  # beyond Latin-1: str.split decides
+        "“curly” quotes – dashes",
+    ],
+)
+def test_count_words_agrees_with_str_split(text: str) -> None:
+    assert count_words(text) == len(text.split())
 
 
 def test_quarantine_rows_are_stable_per_record() -> None:

@@ -285,6 +285,15 @@ def test_empty_range_is_a_clear_error(sandbox, profile_for) -> None:
         sync(profile, HISTORY_END, start=HISTORY_END, end=HISTORY_START)
 
 
+def test_duckdb_out_of_memory_names_the_setting_in_one_line(sandbox, profile_for) -> None:
+    profile = profile_for(sandbox).with_destination(duckdb_memory_limit="2MB")
+    with pytest.raises(SyncError) as raised:
+        sync(profile, HISTORY_END)
+    message = str(raised.value)
+    assert "\n" not in message and not raised.value.transient
+    assert "destination.duckdb_memory_limit = 2MB" in message
+
+
 # ----------------------------------------------------------------------- Parquet destination
 def current_parquet(profile, table: str) -> list[tuple]:
     with duckdb.connect() as con:

@@ -190,12 +190,35 @@ def parse_timestamp(value: Any, name: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def content_hash(record: dict[str, Any]) -> str:
-    """A hash of everything but the volatile fields: it moves only when the content does."""
-    stable = {k: v for k, v in record.items() if k not in api.VOLATILE_FIELDS}
-    return hashlib.blake2b(
-        orjson.dumps(stable, option=orjson.OPT_SORT_KEYS), digest_size=16
-    ).hexdigest()
+def content_hash(record: dict[str, Any], transcript_json: bytes | None = None) -> str:
+    """A hash of everything but the volatile fields: it moves only when the content does.
+
+    The transcript (most of a record's bytes) is hashed as it is stored, `transcript_json` when
+    the caller has serialised it already, rather than serialised a second time with sorted keys.
+    """
+    stable = {k: v for k, v in record.items() if k not in api.VOLATILE_FIELDS and k != "transcript"}
+    digest = hashlib.blake2b(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    if "transcript" in record:
+        digest.update(b"\0")
+        digest.update(transcript_json or orjson.dumps(record["transcript"]))
+    return digest.hexdigest()
+
+
+# Latin-1 bytes that `str.split()` treats as whitespace become b" ", all others b"x".
+_WORD_MARKS = bytes(32 if chr(code).isspace() else 120 for code in range(256))
+
+
+def count_words(text: str) -> int:
+    """`len(text.split())` without building the list: a transcript has thousands of words.
+
+    Exact for text that fits Latin-1 (English, German, ...), where whitespace is one byte;
+    other text takes `str.split` itself.
+    """
+    try:
+        marks = text.encode("latin-1").translate(_WORD_MARKS)
+    except UnicodeEncodeError:
+        return len(text.split())
+    return marks.count(b" x") + marks.startswith(b"x")
 
 
 def shape(record: Any, endpoint: str, fetched_at: datetime) -> Shaped:
@@ -231,7 +254,7 @@ def shape(record: Any, endpoint: str, fetched_at: datetime) -> Shaped:
             row[_snake(key)] = value  # fields the contract does not name yet are kept
     _coerce(row, COLUMNS_BY_ENDPOINT[endpoint])
     transcript = _transcript_row(record, endpoint, row.get("updated_at"))
-    row["content_hash"] = content_hash(record)
+    row["content_hash"] = content_hash(record, transcript and transcript["segments"])
     row["fetched_at"] = fetched_at
     row["deleted_at"] = None
     return Shaped(row, transcript)
@@ -377,15 +400,14 @@ def _transcript_row(
         )
     except TypeError:
         raise BadRecord("a transcript segment's text is not a string") from None
-    words = len(spoken.split())
     return {
         "conversation_id": record["id"],
         "kind": endpoint[:-1],
         "updated_at": updated_at,
         "segment_count": len(segments),
-        "word_count": words,
+        "word_count": count_words(spoken),
         "text": text,
-        "segments": _json_text(segments),
+        "segments": orjson.dumps(segments),  # UTF-8 JSON; Arrow takes the bytes as a string
     }
 
 

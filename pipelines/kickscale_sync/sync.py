@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pandas  # noqa: F401  dlt imports it lazily; with our reader threads running, that import raced
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -167,93 +168,16 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
             max_connections=settings.concurrency,
         ),
     )
-    pipeline = dlt.pipeline(
-        pipeline_name=profile.pipeline_name,
-        destination=destination.dlt_destination(),
-        dataset_name=profile.destination.dataset,
-        pipelines_dir=str(destination_working_dir(profile)),
-    )
     try:
         client.check_credentials()  # one cheap read: a 403 stops here, before any window starts
-        destination.wait_until_writable()
-        _restore_state(pipeline, destination)
-        plan = _plan(request, pipeline, now)
-        summary.range_start, summary.range_end = plan.start, plan.end
-        seen: dict[str, set[str]] = {endpoint: set() for endpoint in request.endpoints}
-        unsure: dict[str, list[Window]] = {endpoint: [] for endpoint in request.endpoints}
-        progress = ProgressBar(
-            len(plan.windows) * len(request.endpoints),
-            label="sync",
-            unit="windows",
-            enabled=request.show_progress,
-        )
-
-        def on_window(endpoint: str, window: Window, rows: WindowRows) -> None:
-            summary.windows += 1
-            summary.rows[endpoint] += rows.counts.get(endpoint, 0)
-            summary.rows[TRANSCRIPTS_TABLE] += rows.counts.get(TRANSCRIPTS_TABLE, 0)
-            summary.unchanged[endpoint] += rows.unchanged
-            quarantined = rows.counts.get(QUARANTINE_TABLE, 0)
-            if quarantined:
-                summary.quarantined[endpoint] += quarantined
-                summary.rows[QUARANTINE_TABLE] += quarantined
-            seen[endpoint].update(rows.seen_ids)
-            if not rows.complete:
-                unsure[endpoint].append(window)
-            progress.advance(f"{endpoint} {window.start:%Y-%m-%d}")
-
-        with (
-            ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,
-            _shaping_pool(_shaping_processes(settings, plan, request)) as shaper,
-            progress,
-        ):
-            context = SourceContext(
-                client=client,
-                executor=pool,
-                concurrency=settings.concurrency,
-                options=ReadOptions(
-                    page_size=settings.page_size,
-                    scopes=settings.scopes,
-                    transcripts=settings.transcripts,
-                    customer_domains=settings.customer_domains,
-                ),
-                on_window=on_window,
-                shaper=shaper,
-                now=lambda: now,
-                merge=destination.can_merge,
+        with destination.writing():
+            pipeline = dlt.pipeline(
+                pipeline_name=profile.pipeline_name,
+                destination=destination.dlt_destination(),
+                dataset_name=profile.destination.dataset,
+                pipelines_dir=str(destination_working_dir(profile)),
             )
-            if request.ids:
-                _load(
-                    pipeline, destination, kickscale_source(context, {}, ids=request.ids), summary
-                )
-            else:
-                context.known_hashes = {
-                    endpoint: destination.current_hashes(endpoint, plan.start, plan.end)
-                    for endpoint in request.endpoints
-                }
-                context.prefetcher = Prefetcher(
-                    context,
-                    [(e, w) for w in plan.windows for e in request.endpoints],
-                    budget_bytes=int(settings.read_ahead_mb * MIB),
-                )
-                context.load_limits = LoadLimits(
-                    windows=settings.windows_per_load, nbytes=int(settings.load_mb * MIB)
-                )
-                # Each load takes windows from the front of these until its limits are reached.
-                pending = {endpoint: deque(plan.windows) for endpoint in request.endpoints}
-                try:
-                    while any(pending.values()):
-                        _load(pipeline, destination, kickscale_source(context, pending), summary)
-                        if on_progress:
-                            done = min(q[0].start if q else plan.end for q in pending.values())
-                            on_progress(f"loaded windows up to {to_wire(done)}")
-                finally:
-                    context.prefetcher.cancel()  # a failed batch must not leave reads running
-        # Only an unfiltered re-scan sees everything; a filtered one must not call the rest gone.
-        complete_scan = not settings.customer_domains and set(settings.scopes) == set(api.SCOPES)
-        if request.full_refresh and not request.ids and complete_scan:
-            summary.deleted = _mark_deleted(pipeline, destination, plan, seen, unsure, now, summary)
-        summary.published = destination.publish_current()
+            _sync_into(pipeline, destination, client, request, now, summary, on_progress)
     except KickscaleError as error:
         raise SyncError(str(error), transient=isinstance(error, KickscaleUnavailable)) from None
     finally:
@@ -266,6 +190,95 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
         )
         summary.seconds = time.monotonic() - started
     return summary
+
+
+def _sync_into(
+    pipeline: dlt.Pipeline,
+    destination: Destination,
+    client: KickscaleClient,
+    request: SyncRequest,
+    now: datetime,
+    summary: SyncSummary,
+    on_progress: Callable[[str], None] | None,
+) -> None:
+    """Plan the windows, load them in batches, mark deletions, publish."""
+    settings = request.profile.sync
+    _restore_state(pipeline, destination)
+    plan = _plan(request, pipeline, now)
+    summary.range_start, summary.range_end = plan.start, plan.end
+    seen: dict[str, set[str]] = {endpoint: set() for endpoint in request.endpoints}
+    unsure: dict[str, list[Window]] = {endpoint: [] for endpoint in request.endpoints}
+    progress = ProgressBar(
+        len(plan.windows) * len(request.endpoints),
+        label="sync",
+        unit="windows",
+        enabled=request.show_progress,
+    )
+
+    def on_window(endpoint: str, window: Window, rows: WindowRows) -> None:
+        summary.windows += 1
+        summary.rows[endpoint] += rows.counts.get(endpoint, 0)
+        summary.rows[TRANSCRIPTS_TABLE] += rows.counts.get(TRANSCRIPTS_TABLE, 0)
+        summary.unchanged[endpoint] += rows.unchanged
+        quarantined = rows.counts.get(QUARANTINE_TABLE, 0)
+        if quarantined:
+            summary.quarantined[endpoint] += quarantined
+            summary.rows[QUARANTINE_TABLE] += quarantined
+        seen[endpoint].update(rows.seen_ids)
+        if not rows.complete:
+            unsure[endpoint].append(window)
+        progress.advance(f"{endpoint} {window.start:%Y-%m-%d}")
+
+    with (
+        ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,
+        _shaping_pool(_shaping_processes(settings, plan, request)) as shaper,
+        progress,
+    ):
+        context = SourceContext(
+            client=client,
+            executor=pool,
+            concurrency=settings.concurrency,
+            options=ReadOptions(
+                page_size=settings.page_size,
+                scopes=settings.scopes,
+                transcripts=settings.transcripts,
+                customer_domains=settings.customer_domains,
+            ),
+            on_window=on_window,
+            shaper=shaper,
+            now=lambda: now,
+            merge=destination.can_merge,
+        )
+        if request.ids:
+            _load(pipeline, destination, kickscale_source(context, {}, ids=request.ids), summary)
+        else:
+            context.known_hashes = {
+                endpoint: destination.current_hashes(endpoint, plan.start, plan.end)
+                for endpoint in request.endpoints
+            }
+            context.prefetcher = Prefetcher(
+                context,
+                [(e, w) for w in plan.windows for e in request.endpoints],
+                budget_bytes=int(settings.read_ahead_mb * MIB),
+            )
+            context.load_limits = LoadLimits(
+                windows=settings.windows_per_load, nbytes=int(settings.load_mb * MIB)
+            )
+            # Each load takes windows from the front of these until its limits are reached.
+            pending = {endpoint: deque(plan.windows) for endpoint in request.endpoints}
+            try:
+                while any(pending.values()):
+                    _load(pipeline, destination, kickscale_source(context, pending), summary)
+                    if on_progress:
+                        done = min(q[0].start if q else plan.end for q in pending.values())
+                        on_progress(f"loaded windows up to {to_wire(done)}")
+            finally:
+                context.prefetcher.cancel()  # a failed batch must not leave reads running
+    # Only an unfiltered re-scan sees everything; a filtered one must not call the rest gone.
+    complete_scan = not settings.customer_domains and set(settings.scopes) == set(api.SCOPES)
+    if request.full_refresh and not request.ids and complete_scan:
+        summary.deleted = _mark_deleted(pipeline, destination, plan, seen, unsure, now, summary)
+    summary.published = destination.publish_current()
 
 
 def _shaping_processes(settings: SyncSettings, plan: _Plan, request: SyncRequest) -> int:
@@ -284,7 +297,9 @@ def _shaping_pool(processes: int) -> Iterator[ProcessPoolExecutor | None]:
     if processes <= 0:
         yield None
         return
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        processes, mp_context=multiprocessing.get_context("spawn"), initializer=memory.configure
+    )
     try:
         yield pool
     finally:
@@ -352,7 +367,17 @@ def _load(
                 transient=True,
             ) from None
         _raise_if_locked(destination, error)
-        raise SyncError(f"the load failed at step {error.step}: {cause}", transient=True) from error
+        if isinstance(cause, duckdb.OutOfMemoryException):
+            limit = destination.settings.duckdb_memory_limit or "DuckDB's default"
+            raise SyncError(
+                f"DuckDB ran out of memory while loading (destination.duckdb_memory_limit = "
+                f"{limit}): raise it in the profile, or lower sync.load_mb; a rerun continues "
+                "from the last committed load"
+            ) from None
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise SyncError(
+            f"the load failed at step {error.step}: {reason}", transient=True
+        ) from error
     summary.loads += 1
     destination.keep_newest_transcripts()
     memory.release_freed()
