@@ -117,3 +117,16 @@ def test_models_and_upload_errors_are_one_line(tmp_path, monkeypatch) -> None:
     upload = runner.invoke(app, ["upload", str(tmp_path / "missing.csv"), "--profile", "dev"])
     assert upload.exit_code == 1 and "manifest" in upload.output and "not found" in upload.output
     assert "Traceback" not in models.output + upload.output
+
+
+def test_the_cli_module_stays_light_for_the_worker_it_spawns() -> None:
+    # The shaping worker re-imports the console script's module; dlt and DuckDB there cost
+    # ~100 MiB of memory in a process that only parses JSON.
+    code = (
+        "import sys, kickscale_sync.cli; "
+        "print(sorted(m for m in ('dlt', 'duckdb', 'httpx', 'pyarrow') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

@@ -11,10 +11,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+# Only light imports here: a spawned worker process re-imports this module (multiprocessing
+# runs the console script as its `__mp_main__`), so dlt, DuckDB and httpx load where used.
 from kickscale_sync import settings as api
-from kickscale_sync.client import KickscaleError
 from kickscale_sync.config import ConfigError, load_profile
-from kickscale_sync.destinations import DestinationLocked
 from kickscale_sync.windows import parse_instant
 
 app = typer.Typer(
@@ -50,6 +50,8 @@ def _instant(value: str | None, flag: str) -> datetime | None:
 
 def guarded(action: Callable[[], Any]) -> Any:
     """Run a command body, turning known failures into one clear line."""
+    from kickscale_sync.client import KickscaleError
+    from kickscale_sync.destinations import DestinationLocked
     from kickscale_sync.models import ModelError
     from kickscale_sync.sync import SyncError
     from kickscale_sync.upload import ManifestError

@@ -12,15 +12,18 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import dlt
-import duckdb
 from pydantic import Field, TypeAdapter, ValidationError
 
 from kickscale_sync import settings as api
-from kickscale_sync.client import Credentials
 from kickscale_sync.windows import parse_instant
+
+if TYPE_CHECKING:
+    from kickscale_sync.client import Credentials
+
+# dlt, DuckDB and httpx are imported where they are used: the CLI imports this module, and so
+# does every worker process it spawns (see `cli`).
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILES_DIR = PROJECT_ROOT / "profiles"
@@ -188,6 +191,8 @@ def _first_problem(error: ValidationError, origin: str) -> str:
 
 def _check_memory_limit(value: str, origin: str) -> None:
     """DuckDB parses its own sizes ("512MB", "2GiB", "50%"); ask it now, not mid-load."""
+    import duckdb
+
     try:
         duckdb.connect(config={"memory_limit": value}).close()
     except duckdb.Error as error:
@@ -219,6 +224,10 @@ def _refuse_secrets(data: Any, origin: str, prefix: str = "") -> None:
 
 def resolve_credentials() -> Credentials:
     """Credentials from dlt's providers: environment first, then `.dlt/secrets.toml`."""
+    import dlt
+
+    from kickscale_sync.client import Credentials
+
     return Credentials(
         api_key=str(dlt.secrets.get("sources.kickscale.api_key") or ""),
         client_id=str(dlt.secrets.get("sources.kickscale.client_id") or ""),
@@ -226,5 +235,7 @@ def resolve_credentials() -> Credentials:
 
 
 def resolve_base_url(profile: Profile) -> str:
+    import dlt
+
     override = dlt.config.get("sources.kickscale.base_url")
     return str(override or profile.base_url).rstrip("/")
