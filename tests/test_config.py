@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 from kickscale_sync.config import PROFILES_DIR, ConfigError, load_profile
 
@@ -66,28 +65,3 @@ def test_no_shipped_profile_holds_a_secret() -> None:
     for path in PROFILES_DIR.glob("*.toml"):
         text = path.read_text().lower()
         assert "api_key =" not in text and "client_id =" not in text
-
-
-def test_dlt_loads_duckdb_with_the_bounded_cache_and_small_row_groups(tmp_path: Path) -> None:
-    import dlt
-    from kickscale_sync.config import DestinationSettings
-    from kickscale_sync.destinations import LOAD_ROW_GROUP_ROWS, Destination
-
-    destination = Destination(DestinationSettings(path=str(tmp_path / "w.duckdb")))
-    rows = [{"id": str(i), "text": "x" * 100} for i in range(3 * LOAD_ROW_GROUP_ROWS)]
-    with destination.writing():
-        pipeline = dlt.pipeline(
-            "limits", destination=destination.dlt_destination(), pipelines_dir=str(tmp_path / "dlt")
-        )
-        pipeline.run(rows, table_name="wide", dataset_name="raw")
-        with pipeline.sql_client() as client:
-            settings = client.execute_sql(
-                "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
-            )
-    assert settings == [("488.2 MiB", False)]  # DuckDB shows 512 MB in MiB
-    # The rows landed in the file itself, in row groups of the load size, not DuckDB's 122,880.
-    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
-        groups = con.execute(
-            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('raw.wide')"
-        ).fetchall()
-    assert groups == [(3,)]

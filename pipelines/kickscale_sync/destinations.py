@@ -270,6 +270,23 @@ class Destination:
             ).fetchall()
         return int(result[0][0]) if result else 0
 
+    def release_cache(self) -> None:
+        """Drop the blocks DuckDB keeps cached after a load: it holds up to its memory limit.
+
+        The file stays open for the whole sync, so without this the cache only grows (a 40k
+        backfill without transcripts: 703 MiB instead of 399). Lowering the limit for a moment
+        makes DuckDB evict them (~0.1 s a load).
+        """
+        if self._writer is None:
+            return
+        limit = self.settings.duckdb_memory_limit or "80%"  # DuckDB's own default is 80%
+        try:
+            self._writer.execute("SET memory_limit = '1MB'")
+        except duckdb.Error:
+            pass  # something is still pinned: it stays cached
+        finally:
+            self._writer.execute(f"SET memory_limit = {_literal(limit)}")
+
     # -------------------------------------------------------------------- Parquet publish
     def publish_current(self) -> dict[str, int]:
         """Write `current/<table>.parquet` for each table: one row per key, deletions applied.

@@ -380,6 +380,7 @@ def _load(
         ) from error
     summary.loads += 1
     destination.keep_newest_transcripts()
+    destination.release_cache()
     memory.release_freed()
 
 
