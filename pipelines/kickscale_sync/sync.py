@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -206,29 +206,13 @@ def _sync_into(
     _restore_state(pipeline, destination)
     plan = _plan(request, pipeline, now)
     summary.range_start, summary.range_end = plan.start, plan.end
-    seen: dict[str, set[str]] = {endpoint: set() for endpoint in request.endpoints}
-    unsure: dict[str, list[Window]] = {endpoint: [] for endpoint in request.endpoints}
     progress = ProgressBar(
         len(plan.windows) * len(request.endpoints),
         label="sync",
         unit="windows",
         enabled=request.show_progress,
     )
-
-    def on_window(endpoint: str, window: Window, rows: WindowRows) -> None:
-        summary.windows += 1
-        summary.rows[endpoint] += rows.counts.get(endpoint, 0)
-        summary.rows[TRANSCRIPTS_TABLE] += rows.counts.get(TRANSCRIPTS_TABLE, 0)
-        summary.unchanged[endpoint] += rows.unchanged
-        quarantined = rows.counts.get(QUARANTINE_TABLE, 0)
-        if quarantined:
-            summary.quarantined[endpoint] += quarantined
-            summary.rows[QUARANTINE_TABLE] += quarantined
-        seen[endpoint].update(rows.seen_ids)
-        if not rows.complete:
-            unsure[endpoint].append(window)
-        progress.advance(f"{endpoint} {window.start:%Y-%m-%d}")
-
+    tally = _Tally(summary, progress, request.endpoints)
     with (
         ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,
         _shaping_pool(_shaping_processes(settings, plan, request)) as shaper,
@@ -244,7 +228,7 @@ def _sync_into(
                 transcripts=settings.transcripts,
                 customer_domains=settings.customer_domains,
             ),
-            on_window=on_window,
+            on_window=tally,
             shaper=shaper,
             now=lambda: now,
             merge=destination.can_merge,
@@ -252,33 +236,77 @@ def _sync_into(
         if request.ids:
             _load(pipeline, destination, kickscale_source(context, {}, ids=request.ids), summary)
         else:
-            context.known_hashes = {
-                endpoint: destination.current_hashes(endpoint, plan.start, plan.end)
-                for endpoint in request.endpoints
-            }
-            context.prefetcher = Prefetcher(
-                context,
-                [(e, w) for w in plan.windows for e in request.endpoints],
-                budget_bytes=int(settings.read_ahead_mb * MIB),
-            )
-            context.load_limits = LoadLimits(
-                windows=settings.windows_per_load, nbytes=int(settings.load_mb * MIB)
-            )
-            # Each load takes windows from the front of these until its limits are reached.
-            pending = {endpoint: deque(plan.windows) for endpoint in request.endpoints}
-            try:
-                while any(pending.values()):
-                    _load(pipeline, destination, kickscale_source(context, pending), summary)
-                    if on_progress:
-                        done = min(q[0].start if q else plan.end for q in pending.values())
-                        on_progress(f"loaded windows up to {to_wire(done)}")
-            finally:
-                context.prefetcher.cancel()  # a failed batch must not leave reads running
+            _load_in_batches(pipeline, destination, context, plan, request, summary, on_progress)
     # Only an unfiltered re-scan sees everything; a filtered one must not call the rest gone.
     complete_scan = not settings.customer_domains and set(settings.scopes) == set(api.SCOPES)
     if request.full_refresh and not request.ids and complete_scan:
-        summary.deleted = _mark_deleted(pipeline, destination, plan, seen, unsure, now, summary)
+        summary.deleted = _mark_deleted(
+            pipeline, destination, plan, tally.seen, tally.unsure, now, summary
+        )
     summary.published = destination.publish_current()
+
+
+class _Tally:
+    """Adds up the windows as they are read: the summary, the ids seen, the unsure windows."""
+
+    def __init__(
+        self, summary: SyncSummary, progress: ProgressBar, endpoints: Sequence[str]
+    ) -> None:
+        self.summary = summary
+        self.progress = progress
+        self.seen: dict[str, set[str]] = {endpoint: set() for endpoint in endpoints}
+        # Windows where a record came without an id: any row there may be that record.
+        self.unsure: dict[str, list[Window]] = {endpoint: [] for endpoint in endpoints}
+
+    def __call__(self, endpoint: str, window: Window, rows: WindowRows) -> None:
+        summary = self.summary
+        summary.windows += 1
+        summary.rows[endpoint] += rows.counts.get(endpoint, 0)
+        summary.rows[TRANSCRIPTS_TABLE] += rows.counts.get(TRANSCRIPTS_TABLE, 0)
+        summary.unchanged[endpoint] += rows.unchanged
+        quarantined = rows.counts.get(QUARANTINE_TABLE, 0)
+        if quarantined:
+            summary.quarantined[endpoint] += quarantined
+            summary.rows[QUARANTINE_TABLE] += quarantined
+        self.seen[endpoint].update(rows.seen_ids)
+        if not rows.complete:
+            self.unsure[endpoint].append(window)
+        self.progress.advance(f"{endpoint} {window.start:%Y-%m-%d}")
+
+
+def _load_in_batches(
+    pipeline: dlt.Pipeline,
+    destination: Destination,
+    context: SourceContext,
+    plan: _Plan,
+    request: SyncRequest,
+    summary: SyncSummary,
+    on_progress: Callable[[str], None] | None,
+) -> None:
+    """Load the plan's windows, read ahead, in loads cut by window count and by size."""
+    settings = request.profile.sync
+    context.known_hashes = {
+        endpoint: destination.current_hashes(endpoint, plan.start, plan.end)
+        for endpoint in request.endpoints
+    }
+    context.prefetcher = Prefetcher(
+        context,
+        [(e, w) for w in plan.windows for e in request.endpoints],
+        budget_bytes=int(settings.read_ahead_mb * MIB),
+    )
+    context.load_limits = LoadLimits(
+        windows=settings.windows_per_load, nbytes=int(settings.load_mb * MIB)
+    )
+    # Each load takes windows from the front of these until its limits are reached.
+    pending = {endpoint: deque(plan.windows) for endpoint in request.endpoints}
+    try:
+        while any(pending.values()):
+            _load(pipeline, destination, kickscale_source(context, pending), summary)
+            if on_progress:
+                done = min(q[0].start if q else plan.end for q in pending.values())
+                on_progress(f"loaded windows up to {to_wire(done)}")
+    finally:
+        context.prefetcher.cancel()  # a failed batch must not leave reads running
 
 
 def _shaping_processes(settings: SyncSettings, plan: _Plan, request: SyncRequest) -> int:
