@@ -32,6 +32,15 @@ def test_dlt_loads_duckdb_with_the_bounded_cache_and_small_row_groups(tmp_path: 
     assert groups == [(3,)]
 
 
+@pytest.mark.parametrize("name", ["memory", "main", "temp", "my data"])
+def test_any_file_name_can_be_held(tmp_path: Path, name: str) -> None:
+    destination = Destination(DestinationSettings(path=str(tmp_path / f"{name}.duckdb")))
+    with destination.writing(), destination._connect() as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS one")
+    with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT one FROM t").fetchall() == [(1,)]
+
+
 def test_release_cache_evicts_and_keeps_the_limit(tmp_path: Path) -> None:
     destination = Destination(DestinationSettings(path=str(tmp_path / "w.duckdb")))
     with destination.writing():

@@ -29,6 +29,7 @@ from kickscale_sync.config import DestinationSettings
 from kickscale_sync.records import TRANSCRIPTS_TABLE
 
 T = TypeVar("T")
+_RESERVED_CATALOGS = frozenset({"memory", "system", "temp", "main"})
 CONVERSATION_TABLES = ("meetings", "calls")
 DELETIONS_TABLE = "deletions"
 # Tables published for the Parquet destination, with the key of one current row.
@@ -133,8 +134,9 @@ class Destination:
 
     @property
     def _catalog(self) -> str:
-        # The name DuckDB gives the file when it is opened directly, so queries read the same.
-        return Path(self.location).stem
+        # The name DuckDB gives the file when it is opened directly, unless DuckDB reserves it.
+        stem = Path(self.location).stem
+        return "warehouse" if stem.lower() in _RESERVED_CATALOGS else stem
 
     @contextmanager
     def _connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
