@@ -44,8 +44,8 @@ CURRENT_KEYS = {
 # Rows per DuckDB row group while loading (DuckDB's default is 122,880). DuckDB writes a load's
 # full row groups straight into the file, compressed; a partial one goes through the WAL
 # uncompressed and is rewritten at checkpoint. A load holds a few thousand conversations, so with
-# the default every byte of every transcript went to the WAL first: 4.4 GB written for 1.2 GB of
-# transcripts, 13 s; in row groups of 2,048 rows, 0.2 GB and 2 s (bench notes in the README).
+# the default every transcript went to the WAL first: 40k of them in loads of 2,600 took 13.1 s
+# and 2,959 MiB of writes, against 6.4 s and 1,059 MiB here (`bench/bench_duckdb_load.py`).
 LOAD_ROW_GROUP_ROWS = 2048
 
 
@@ -279,7 +279,7 @@ class Destination:
         """Drop the blocks DuckDB keeps cached after a load: it holds up to its memory limit.
 
         The file stays open for the whole sync, so without this the cache only grows (a 40k
-        backfill without transcripts: 703 MiB instead of 399). Lowering the limit for a moment
+        backfill without transcripts: 703 MiB instead of 411). Lowering the limit for a moment
         makes DuckDB evict them (~0.1 s a load).
         """
         if self._writer is None:

@@ -402,7 +402,8 @@ def _load(
                 f"{limit}): raise it in the profile, or lower sync.load_mb; a rerun continues "
                 "from the last committed load"
             ) from None
-        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        # DuckDB appends multi-line advice to its messages: the first line says what happened.
+        reason = next(iter(str(cause).strip().splitlines()), type(cause).__name__)
         raise SyncError(
             f"the load failed at step {error.step}: {reason}", transient=True
         ) from error
