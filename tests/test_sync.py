@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 from kickscale_sync import settings as api
+from kickscale_sync.destinations import Destination
 from kickscale_sync.sandbox import Faults, Sandbox
 from kickscale_sync.sync import SyncError, SyncRequest, run_sync
 
@@ -88,6 +91,25 @@ def test_rerunning_changes_nothing(sandbox, profile_for) -> None:
     assert sum(again.rows.values()) == 0
     assert sum(again.unchanged.values()) == len(before) + len(loaded(profile, "calls"))
     assert query(profile, "SELECT id, _dlt_load_id FROM raw.meetings ORDER BY id") == before
+
+
+def test_only_a_sync_that_replaced_rows_vacuums_the_file(sandbox, profile_for, monkeypatch) -> None:
+    # A backfill into an empty range only appends: DuckDB's vacuum at the end would rewrite the
+    # table for nothing. A rerun over loaded rows replaces some: the vacuum reclaims them.
+    compacted = []
+    writing = Destination.writing
+
+    @contextmanager
+    def noting(self: Destination) -> Iterator[Destination]:
+        with writing(self) as held:
+            yield held
+            compacted.append(self.compact_on_close)
+
+    monkeypatch.setattr(Destination, "writing", noting)
+    profile = profile_for(sandbox)
+    sync(profile, HISTORY_END)
+    sync(profile, HISTORY_END, start=HISTORY_START, end=HISTORY_END)
+    assert compacted == [False, True]
 
 
 def test_incremental_run_picks_up_new_records_and_edits_within_the_lookback(

@@ -51,9 +51,13 @@ class SyncSettings:
     requests_per_second: Annotated[float, NotNegative] = 20.0  # 0: no cap
     # a load ends after this many windows per endpoint ...
     windows_per_load: Annotated[int, AtLeastOne] = 16
-    # ... or once its rows take this much memory (Arrow), whichever first
-    load_mb: Annotated[float, Positive] = 64.0
-    read_ahead_mb: Annotated[float, NotNegative] = 64.0  # rows fetched ahead of the load, at most
+    # ... or once it holds this much (Arrow) per endpoint, whichever first. Rows stream to dlt's
+    # files, so this is not held in memory; 128 puts >2,048 transcripts in a load, which DuckDB
+    # writes straight into the file (fewer go through its WAL: ~2x slower)
+    load_mb: Annotated[float, Positive] = 128.0
+    # rows fetched ahead of the load, at most: enough to keep fetching while a load is written
+    # (40k backfill: 64 -> 128 took 28.3 -> 25.5 s; its peak stays that of the load)
+    read_ahead_mb: Annotated[float, NotNegative] = 128.0
     # processes that parse and shape pages; 0: in the reader threads
     shaping_processes: Annotated[int, NotNegative] = 1
     page_size: Annotated[int, Field(ge=1, le=api.MAX_PAGE_SIZE)] = api.MAX_PAGE_SIZE

@@ -41,12 +41,18 @@ CURRENT_KEYS = {
 }
 
 
-# Rows per DuckDB row group while loading (DuckDB's default is 122,880). DuckDB writes a load's
-# full row groups straight into the file, compressed; a partial one goes through the WAL
-# uncompressed and is rewritten at checkpoint. A load holds a few thousand conversations, so with
-# the default every transcript went to the WAL first: 40k of them in loads of 2,600 took 13.1 s
-# and 2,959 MiB of writes, against 6.4 s and 1,059 MiB here (`bench/bench_duckdb_load.py`).
+# Rows per DuckDB row group while loading (DuckDB's default is 122,880). DuckDB writes an insert
+# of at least one full row group straight into the file, compressed; a smaller one goes through
+# the WAL uncompressed and is rewritten at checkpoint. A load holds a few thousand conversations,
+# so with the default every transcript went to the WAL first: 40k of them in loads of 2,600 took
+# 13.1 s and 2,959 MiB of writes, against 6.4 s and 1,059 MiB here (`bench/bench_duckdb_load.py`).
 LOAD_ROW_GROUP_ROWS = 2048
+# While loading: DuckDB buffers five row groups of an insert before writing them by default
+# (~130 MB each of 2,048 transcripts); one at a time bounds its memory for wide rows. And no
+# vacuum at checkpoint: it merges every load's partial last row group with its neighbours,
+# rewriting the table (40k backfill: 35.1 -> 32.7 s, 1,016 -> 782 MiB, file 295 -> 187 MB).
+# `writing` turns vacuum back on for the final checkpoint when the sync replaced rows.
+LOADING_SETTINGS: dict[str, Any] = {"write_buffer_row_group_count": 1, "max_vacuum_tasks": 0}
 
 
 class DestinationLocked(RuntimeError):
@@ -60,6 +66,8 @@ class Destination:
     _writer: duckdb.DuckDBPyConnection | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # Set by the sync when it replaced or deleted rows: the final checkpoint then vacuums them.
+    compact_on_close: bool = field(default=True, init=False, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -103,11 +111,16 @@ class Destination:
             return
         Path(self.location).parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._with_lock_wait(self._attach_for_loading)
+        self.compact_on_close = True
         try:
             yield self
         finally:
             writer, self._writer = self._writer, None
-            writer.close()  # DuckDB checkpoints the file as it closes
+            try:
+                if self.compact_on_close:
+                    writer.execute("RESET max_vacuum_tasks")
+            finally:
+                writer.close()  # DuckDB checkpoints the file as it closes
 
     def _duckdb_config(self) -> dict[str, Any]:
         # DuckDB takes most of the machine's memory by default; a merge of wide text columns
@@ -120,7 +133,7 @@ class Destination:
         return config
 
     def _attach_for_loading(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(config=self._duckdb_config())
+        con = duckdb.connect(config={**self._duckdb_config(), **LOADING_SETTINGS})
         try:
             con.execute(
                 f"ATTACH {_literal(self.location)} AS {_quoted(self._catalog)} "

@@ -142,6 +142,8 @@ def configure_dlt() -> None:
     os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     # dlt holds up to 5,000 rows per table before it writes them; of transcripts that is 150 MiB.
     os.environ.setdefault("DATA_WRITER__BUFFER_MAX_ITEMS", str(ROWS_PER_YIELD))
+    # DuckDB reads a load file a row group per thread at a time: 256 transcripts are ~16 MB.
+    os.environ.setdefault("DATA_WRITER__ROW_GROUP_SIZE", "256")
     dlt_logger = logging.getLogger("dlt")
     if not any(isinstance(f, _ExpectedArrowHints) for f in dlt_logger.filters):
         dlt_logger.addFilter(_ExpectedArrowHints())
@@ -289,6 +291,8 @@ def _load_in_batches(
         endpoint: destination.current_hashes(endpoint, plan.start, plan.end)
         for endpoint in request.endpoints
     }
+    # Into a range that held no rows the loads only append: no vacuum at the end (see destinations).
+    destination.compact_on_close = any(context.known_hashes.values())
     context.prefetcher = Prefetcher(
         context,
         [(e, w) for w in plan.windows for e in request.endpoints],
@@ -436,6 +440,7 @@ def _mark_deleted(
         ]
     if not gone:
         return 0
+    destination.compact_on_close = True
     resource = dlt.resource(
         gone,
         name=DELETIONS_TABLE,
