@@ -54,7 +54,7 @@ class SyncSettings:
     # ... or once it holds this much (Arrow) per endpoint, whichever first. Rows stream to dlt's
     # files, so this is not held in memory. A load of 2,048+ transcripts DuckDB writes straight
     # into the file (fewer go through its WAL: ~2x slower); fewer, bigger loads were faster and
-    # no larger (40k backfill: 128 -> 256 took 25.5 -> 22.3 s, 838 -> 777 MiB)
+    # no larger (40k backfill: 128 -> 256 took 25.5 -> 22.3 s; peaks 833-867 -> 777-894 MiB)
     load_mb: Annotated[float, Positive] = 256.0
     # rows fetched ahead of the load, at most: enough to keep fetching while a load is written
     # (40k backfill: 64 -> 128 took 28.3 -> 25.5 s; its peak stays that of the load)
