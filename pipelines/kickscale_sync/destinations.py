@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -116,11 +116,10 @@ class Destination:
             yield self
         finally:
             writer, self._writer = self._writer, None
-            try:
-                if self.compact_on_close:
+            if self.compact_on_close:
+                with suppress(duckdb.Error):  # after a failed load: a later checkpoint vacuums
                     writer.execute("RESET max_vacuum_tasks")
-            finally:
-                writer.close()  # DuckDB checkpoints the file as it closes
+            writer.close()  # DuckDB checkpoints the file as it closes
 
     def _duckdb_config(self) -> dict[str, Any]:
         # DuckDB takes most of the machine's memory by default; a merge of wide text columns
