@@ -96,7 +96,7 @@ def main() -> None:
     )
     print(
         f"  ours:      {ours['seconds']:.1f}s wall, {ours['records'] / ours['seconds']:,.0f} records/s, {ours['pages']} pages, "
-        f"{ours['requests']} requests, {ours['windows']} windows, concurrency {args.concurrency}, peak {ours['peak_rss_mb']:.0f} MiB"
+        f"{ours['requests']} requests, {ours['windows']} windows, concurrency {args.concurrency}, peak {ours['peak_rss_mb']:.0f} MiB (sync process {ours['peak_rss_sync_mb']:.0f})"
     )
     print(
         f"  floor:     {floor:.1f}s (pages x latency / concurrency): ours is {ours['seconds'] / floor:.2f}x the floor"

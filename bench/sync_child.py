@@ -38,12 +38,19 @@ class TreeMemory:
 
 
 def _tree(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            children = [int(c) for c in handle.read().split()]
-    except OSError:
-        return [pid]
-    return [pid, *(p for child in children for p in _tree(child))]
+    return [pid, *(p for child in _children(pid) for p in _tree(child))]
+
+
+def _children(pid: int) -> list[int]:
+    """Children of every thread: the shaping worker is started by a reader thread, not the main
+    one, and `/proc/PID/task/PID/children` lists only the main thread's."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue  # the thread ended meanwhile
+    return children
 
 
 def _rss_kib(pid: int) -> int:
@@ -159,7 +166,7 @@ if __name__ == "__main__":
     # The shaping worker is a child process: what counts is this process and its children
     # together, sampled while they run. (A child's own ru_maxrss is no use here: it starts as a
     # fork of this process and inherits its resident size until it execs.)
-    result["peak_rss_mb"] = round(
-        max(sampler.stop(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), 1
-    )
+    own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = round(max(sampler.stop(), own_peak), 1)
+    result["peak_rss_sync_mb"] = round(own_peak, 1)  # the sync process alone, without the worker
     print(json.dumps(result))
