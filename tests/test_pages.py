@@ -107,3 +107,51 @@ def test_a_worker_process_shapes_a_page_exactly_as_a_thread_does() -> None:
     assert there.rows.tables.keys() == here.rows.tables.keys()
     for name, table in here.rows.tables.items():
         assert there.rows.tables[name].equals(table)
+
+
+def as_envelope_and_as_bare_array(*records: dict) -> tuple:
+    """The same records shaped from the usual envelope (transcripts kept as sent, parsed only for
+    the transcript row) and from a bare array (parsed whole): both must give the same rows."""
+    envelope = orjson.dumps({"data": list(records), "meta": {"total": len(records)}})
+    bare = orjson.dumps(list(records))
+    return (
+        shape_page(envelope, "meetings", WINDOW, NOW).rows,
+        shape_page(bare, "meetings", WINDOW, NOW).rows,
+    )
+
+
+UNUSUAL_TRANSCRIPTS = {
+    "numbers as speakers": [{"speaker": 7, "text": "seven speaks"}, {"text": None}],
+    "empty": [],
+    "null": None,
+    "text not a string": [{"speaker": "A", "text": ["not", "text"]}],
+    "segment not an object": ["hello"],
+    "an object, not a list": {"speaker": "A", "text": "hi"},
+    "extra segment fields": [{"speaker": "A", "text": "hi", "sentiment": {"score": 0.5}}],
+}
+
+
+@pytest.mark.parametrize("transcript", UNUSUAL_TRANSCRIPTS.values(), ids=UNUSUAL_TRANSCRIPTS)
+def test_transcripts_kept_as_sent_shape_exactly_as_parsed_ones(transcript) -> None:
+    record = {**meeting("a"), "transcript": transcript}
+    without = {key: value for key, value in meeting("b").items() if key != "transcript"}
+    fast, general = as_envelope_and_as_bare_array(record, without, meeting("c"))
+    assert fast.tables.keys() == general.tables.keys()
+    for name, table in general.tables.items():
+        assert fast.tables[name].equals(table), name
+    assert fast.seen_ids == general.seen_ids == ["a", "b", "c"]
+
+
+def test_a_bad_transcript_is_quarantined_with_its_reason_and_the_record_as_sent() -> None:
+    record = {**meeting("a"), "transcript": [{"speaker": "A", "text": 42}]}
+    fast, _ = as_envelope_and_as_bare_array(record)
+    assert column(fast, "quarantine", "reason") == ["a transcript segment's text is not a string"]
+    assert orjson.loads(column(fast, "quarantine", "raw_json")[0]) == record
+    assert "meetings" not in fast.tables and "transcripts" not in fast.tables
+
+
+def test_a_field_the_contract_does_not_name_is_kept_whichever_way_the_page_is_read() -> None:
+    record = {**meeting("a"), "sentimentScore": 0.8}
+    fast, general = as_envelope_and_as_bare_array(record, meeting("b"))
+    assert column(fast, "meetings", "sentiment_score") == [0.8, None]
+    assert fast.tables["meetings"].equals(general.tables["meetings"])
