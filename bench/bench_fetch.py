@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from common import sandbox_process
 from kickscale_sync import memory
 from kickscale_sync.client import ClientConfig, Credentials, KickscaleClient
-from kickscale_sync.source import Prefetcher, SourceContext
+from kickscale_sync.source import Prefetcher, SourceContext, reader_threads
 from kickscale_sync.windows import plan_windows
 
 ENDPOINTS = ("meetings", "calls")
@@ -51,9 +51,10 @@ def read_everything(url: str, concurrency: int, shaping_processes: int) -> tuple
         shaper.submit(int).result()  # started before the clock runs, as in a sync
     records = 0
     try:
-        with ThreadPoolExecutor(concurrency) as pool:
+        readers = reader_threads(concurrency)  # as a sync reads: the client caps the requests
+        with ThreadPoolExecutor(readers) as pool:
             context = SourceContext(
-                client=client, executor=pool, concurrency=concurrency, shaper=shaper
+                client=client, executor=pool, concurrency=readers, shaper=shaper
             )
             plan = [(endpoint, window) for window in windows for endpoint in ENDPOINTS]
             prefetcher = Prefetcher(context, plan, ahead=len(plan))

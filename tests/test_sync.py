@@ -419,3 +419,15 @@ def test_a_worker_process_shapes_backfills_but_not_small_runs(sandbox, profile_f
     assert _shaping_processes(settings, year, SyncRequest(profile=profile)) == 1
     assert _shaping_processes(settings, nightly, SyncRequest(profile=profile)) == 0
     assert _shaping_processes(settings, year, SyncRequest(profile=profile, ids=("m-1",))) == 0
+
+
+def test_requests_in_flight_never_exceed_the_concurrency(make_sandbox, profile_for) -> None:
+    # More readers than connections (`reader_threads`): the spare ones wait for a connection.
+    sandbox = make_sandbox(faults=Faults(latency_ms=40))
+    profile = profile_for(sandbox, concurrency=2, windows_per_load=16, shaping_processes=0)
+    summary = sync(profile, HISTORY_END)
+    assert sandbox.peak_in_flight == 2  # reached, never passed
+    assert sandbox.state()["peak_in_flight"] == 2
+    for endpoint in api.ENDPOINTS:
+        assert loaded(profile, endpoint) == upstream(sandbox, endpoint)
+    assert summary.retries == 0  # waiting for a connection is not a failure

@@ -157,7 +157,9 @@ class KickscaleClient:
         self._http = httpx.Client(
             base_url=self.config.base_url.rstrip("/"),
             auth=_HeaderAuth(credentials),
-            timeout=httpx.Timeout(self.config.timeout_seconds, connect=10.0),
+            # More threads than connections may share the client (`source.reader_threads`): one
+            # waits for a free connection as long as it takes, each request in flight is timed.
+            timeout=httpx.Timeout(self.config.timeout_seconds, connect=10.0, pool=None),
             limits=limits,
             follow_redirects=False,  # a redirect must never carry the credentials elsewhere
             headers={"accept": "application/json", "user-agent": "kickscale-sync"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from typing import Any
 
 import pyarrow as pa
@@ -36,7 +37,10 @@ def release_freed() -> None:
         trim(0)
 
 
+@functools.cache
 def _libc() -> Any:
+    # Once: `find_library` runs `ldconfig -p` in a child process, a fork of a process that may
+    # hold hundreds of MiB by the time a load ends.
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:

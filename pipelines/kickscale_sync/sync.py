@@ -43,6 +43,7 @@ from kickscale_sync.source import (
     SourceContext,
     completed_until,
     kickscale_source,
+    reader_threads,
 )
 from kickscale_sync.windows import Window, plan_windows, resume_start, to_wire, utc
 
@@ -215,15 +216,16 @@ def _sync_into(
         enabled=request.show_progress,
     )
     tally = _Tally(summary, progress, request.endpoints)
+    readers = reader_threads(settings.concurrency)
     with (
-        ThreadPoolExecutor(settings.concurrency, thread_name_prefix="kickscale") as pool,
+        ThreadPoolExecutor(readers, thread_name_prefix="kickscale") as pool,
         _shaping_pool(_shaping_processes(settings, plan, request)) as shaper,
         progress,
     ):
         context = SourceContext(
             client=client,
             executor=pool,
-            concurrency=settings.concurrency,
+            concurrency=readers,
             options=ReadOptions(
                 page_size=settings.page_size,
                 scopes=settings.scopes,

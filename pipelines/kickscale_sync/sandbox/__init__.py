@@ -84,6 +84,10 @@ class Sandbox:
         return self._server.stats
 
     @property
+    def peak_in_flight(self) -> int:
+        return self._server.peak_in_flight
+
+    @property
     def uploads(self) -> list[dict[str, Any]]:
         return self._server.uploads
 

@@ -14,6 +14,7 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +64,8 @@ class SandboxServer(ThreadingHTTPServer):
         self.stats: Counter[str] = Counter()
         self.uploads: list[dict[str, Any]] = []
         self._stats_lock = threading.Lock()
+        self._in_flight = 0
+        self.peak_in_flight = 0  # API requests being answered at once, at most so far
 
     @property
     def faults(self) -> Faults:
@@ -74,6 +77,18 @@ class SandboxServer(ThreadingHTTPServer):
     def count(self, key: str) -> None:
         with self._stats_lock:
             self.stats[key] += 1
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around one API request: keeps `peak_in_flight`, what a client's concurrency came to."""
+        with self._stats_lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._stats_lock:
+                self._in_flight -= 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -108,7 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == api.SWAGGER_PATH and method == "GET":
                 self._send_json(200, openapi_document())
             else:
-                self._public(method, path, query)
+                with self.server.answering():
+                    self._public(method, path, query)
         except BadRequest as error:
             self._send_json(error.status, {"statusCode": error.status, "message": str(error)})
         except (BrokenPipeError, ConnectionResetError):
@@ -387,6 +403,7 @@ def control_state(sandbox: SandboxServer) -> dict[str, Any]:
         "counts": workspace.counts(),
         "faults": sandbox.faults.to_dict(),
         "stats": dict(sandbox.stats),
+        "peak_in_flight": sandbox.peak_in_flight,
         "uploads": len(sandbox.uploads),
     }
 
