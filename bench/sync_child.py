@@ -100,7 +100,9 @@ def ours(
             duckdb_memory_limit=os.environ.get(
                 "BENCH_DUCKDB_MEMORY", DestinationSettings.duckdb_memory_limit
             ),
-            duckdb_threads=int(os.environ.get("BENCH_DUCKDB_THREADS", "0")),
+            duckdb_threads=int(
+                os.environ.get("BENCH_DUCKDB_THREADS", DestinationSettings.duckdb_threads)
+            ),
         ),
     )
     summary = run_sync(SyncRequest(profile=profile, end=parse_instant(end), now=parse_instant(end)))

@@ -11,7 +11,9 @@ from kickscale_sync.config import DestinationSettings
 from kickscale_sync.destinations import LOAD_ROW_GROUP_ROWS, Destination, DestinationLocked
 
 
-def test_dlt_loads_duckdb_with_the_bounded_cache_and_small_row_groups(tmp_path: Path) -> None:
+def test_dlt_loads_duckdb_with_the_bounded_cache_one_thread_and_small_row_groups(
+    tmp_path: Path,
+) -> None:
     destination = Destination(DestinationSettings(path=str(tmp_path / "w.duckdb")))
     rows = [{"id": str(i), "text": "x" * 100} for i in range(3 * LOAD_ROW_GROUP_ROWS)]
     with destination.writing():
@@ -21,9 +23,10 @@ def test_dlt_loads_duckdb_with_the_bounded_cache_and_small_row_groups(tmp_path: 
         pipeline.run(rows, table_name="wide", dataset_name="raw")
         with pipeline.sql_client() as client:
             settings = client.execute_sql(
-                "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+                "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'), "
+                "current_setting('threads')"
             )
-    assert settings == [("488.2 MiB", False)]  # DuckDB shows 512 MB in MiB
+    assert settings == [("488.2 MiB", False, 1)]  # DuckDB shows 512 MB in MiB
     # The rows landed in the file itself, in row groups of the load size, not DuckDB's 122,880.
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         groups = con.execute(
