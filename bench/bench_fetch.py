@@ -11,11 +11,10 @@ network floor, with the CPU seconds of this process and of the sandbox.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from common import sandbox_process
@@ -23,6 +22,7 @@ from kickscale_sync import memory
 from kickscale_sync.client import ClientConfig, Credentials, KickscaleClient
 from kickscale_sync.source import Prefetcher, SourceContext, reader_threads
 from kickscale_sync.windows import plan_windows
+from kickscale_sync.worker import shaping_pool
 
 ENDPOINTS = ("meetings", "calls")
 
@@ -41,29 +41,16 @@ def read_everything(url: str, concurrency: int, shaping_processes: int) -> tuple
     windows = plan_windows(
         datetime(2024, 12, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), timedelta(days=7)
     )
-    shaper = None
-    if shaping_processes:
-        shaper = ProcessPoolExecutor(
-            shaping_processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=memory.configure,
-        )
-        shaper.submit(int).result()  # started before the clock runs, as in a sync
     records = 0
-    try:
-        readers = reader_threads(concurrency)  # as a sync reads: the client caps the requests
-        with ThreadPoolExecutor(readers) as pool:
-            context = SourceContext(
-                client=client, executor=pool, concurrency=readers, shaper=shaper
-            )
-            plan = [(endpoint, window) for window in windows for endpoint in ENDPOINTS]
-            prefetcher = Prefetcher(context, plan, ahead=len(plan))
-            for endpoint, window in plan:
-                records += prefetcher.result(endpoint, window).counts.get(endpoint, 0)
-    finally:
-        client.close()
+    readers = reader_threads(concurrency)  # as a sync reads: the client caps the requests
+    with client, shaping_pool(shaping_processes) as shaper, ThreadPoolExecutor(readers) as pool:
         if shaper:
-            shaper.shutdown()
+            shaper.submit(int).result()  # the worker is up before the first page comes
+        context = SourceContext(client=client, executor=pool, concurrency=readers, shaper=shaper)
+        plan = [(endpoint, window) for window in windows for endpoint in ENDPOINTS]
+        prefetcher = Prefetcher(context, plan, ahead=len(plan))
+        for endpoint, window in plan:
+            records += prefetcher.result(endpoint, window).counts.get(endpoint, 0)
     return records, client.stats.pages
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -50,6 +51,37 @@ def write_profile(
     return path
 
 
+def spawned_processes(pid: int) -> list[int]:
+    """The multiprocessing children of `pid`, whichever of its threads started them."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        found += [int(c) for c in children if b"multiprocessing" in _cmdline(int(c))]
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def ended_within(pid: int, seconds: float) -> bool:
+    """Whether process `pid` (not necessarily a child) ends within `seconds`, without polling."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([handle], [], [], seconds)[0])
+    finally:
+        os.close(handle)
+
+
 def test_killed_backfill_resumes_without_duplicates_or_gaps(
     make_sandbox, tmp_path, credentials_for, monkeypatch
 ) -> None:
@@ -76,9 +108,12 @@ def test_killed_backfill_resumes_without_duplicates_or_gaps(
     )
     first_line = process.stdout.readline()  # blocks until the first load is committed
     assert first_line.startswith("loaded windows up to"), first_line + process.stderr.read()
+    workers = spawned_processes(process.pid)
+    assert workers  # the shaping worker (and multiprocessing's resource tracker)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
+    assert all(ended_within(worker, seconds=30) for worker in workers)  # none left behind
 
     from kickscale_sync.config import load_profile
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +44,7 @@ from kickscale_sync.source import (
     reader_threads,
 )
 from kickscale_sync.windows import Window, plan_windows, resume_start, to_wire, utc
+from kickscale_sync.worker import shaping_pool
 
 MIB = 1024 * 1024
 
@@ -219,7 +218,7 @@ def _sync_into(
     readers = reader_threads(settings.concurrency)
     with (
         ThreadPoolExecutor(readers, thread_name_prefix="kickscale") as pool,
-        _shaping_pool(_shaping_processes(settings, plan, request)) as shaper,
+        shaping_pool(_shaping_processes(settings, plan, request)) as shaper,
         progress,
     ):
         context = SourceContext(
@@ -316,28 +315,10 @@ def _load_in_batches(
 
 
 def _shaping_processes(settings: SyncSettings, plan: _Plan, request: SyncRequest) -> int:
-    """A worker process costs about a second to start: worth it for a backfill, not a nightly."""
+    """A worker process costs its start and ~100 MiB: worth it for a backfill, not a nightly."""
     windows = len(plan.windows) * len(request.endpoints)
     worth_it = not request.ids and windows > 4 * settings.concurrency
     return settings.shaping_processes if worth_it else 0
-
-
-@contextmanager
-def _shaping_pool(processes: int) -> Iterator[ProcessPoolExecutor | None]:
-    """Processes that parse and shape pages: JSON parsing holds the GIL, and dlt needs it too.
-
-    Spawned, not forked: the parent has threads (HTTP, DuckDB) that a fork would copy mid-flight.
-    """
-    if processes <= 0:
-        yield None
-        return
-    pool = ProcessPoolExecutor(
-        processes, mp_context=multiprocessing.get_context("spawn"), initializer=memory.configure
-    )
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
