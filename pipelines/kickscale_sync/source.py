@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -258,8 +258,11 @@ class Prefetcher:
     """Reads windows ahead of the loads, so the network never waits for dlt.
 
     Windows start in plan order while fewer than `ahead` (the pool's size) are being read and the
-    rows fetched but not yet taken stay under `budget_bytes`: while dlt loads one batch, the pool
-    is already fetching the next, and memory stays bounded. A window asked for is always started.
+    rows held stay under `budget_bytes`: those fetched but not yet taken, and those of the windows
+    being read, at the mean size of their endpoint's windows so far. While dlt loads one batch, the
+    pool is already fetching the next, and memory stays bounded however dense the windows are
+    (counting only the rows waiting, the windows being read finished past the budget: an 80k
+    backfill held 360 MB against a budget of 128). A window asked for is always started.
     Never more than the pool runs: a window queued inside the pool is read whatever the budget
     says by then (with four times as many, an 80k backfill held 180 MiB more).
     """
@@ -276,6 +279,8 @@ class Prefetcher:
         self._ahead = ahead or context.concurrency
         self._budget = budget_bytes
         self._futures: dict[tuple[str, Window], Future[WindowRows]] = {}
+        self._read_bytes: Counter[str] = Counter()  # per endpoint, of the windows read so far
+        self._read_windows: Counter[str] = Counter()
         self._lock = threading.RLock()  # a done callback may run at once, in the caller
         self._top_up()
 
@@ -312,17 +317,26 @@ class Prefetcher:
     def _reading(self) -> int:
         return sum(not f.done() for f in self._futures.values())
 
-    def _waiting_bytes(self) -> int:
-        return sum(
-            f.result().nbytes
-            for f in self._futures.values()
-            if f.done() and not f.cancelled() and f.exception() is None
-        )
+    def _expected_bytes(self, endpoint: str) -> float:
+        """What a window of `endpoint` will hold: the mean of those read so far (0 before any)."""
+        windows = self._read_windows[endpoint]
+        return self._read_bytes[endpoint] / windows if windows else 0.0
 
-    def _top_up(self, _: Future[WindowRows] | None = None) -> None:
+    def _held_bytes(self) -> float:
+        """The rows waiting to be taken, and those of the windows being read, as expected."""
+        held = 0.0
+        for (endpoint, _), future in self._futures.items():
+            if not future.done():
+                held += self._expected_bytes(endpoint)
+            elif not future.cancelled() and future.exception() is None:
+                held += future.result().nbytes
+        return held
+
+    def _top_up(self) -> None:
         with self._lock:
             while self._queue and self._reading() < self._ahead:
-                if self._budget and self._waiting_bytes() >= self._budget:
+                upcoming = self._expected_bytes(self._queue[0][0])
+                if self._budget and self._held_bytes() + upcoming > self._budget:
                     return
                 key = self._queue.popleft()
                 if key not in self._futures:
@@ -333,8 +347,16 @@ class Prefetcher:
         known = self._context.known_hashes.get(endpoint, {})
         future = self._context.executor.submit(_read_window, self._context, endpoint, window, known)
         self._futures[key] = future
-        future.add_done_callback(self._top_up)  # a finished window makes room for the next
+        future.add_done_callback(functools.partial(self._finished, endpoint))
         return future
+
+    def _finished(self, endpoint: str, future: Future[WindowRows]) -> None:
+        """A window was read: its size informs the budget, and it makes room for the next."""
+        if not future.cancelled() and future.exception() is None:
+            with self._lock:
+                self._read_bytes[endpoint] += future.result().nbytes
+                self._read_windows[endpoint] += 1
+        self._top_up()
 
 
 def _read_window(
