@@ -56,8 +56,9 @@ class SyncSettings:
     # into the file (fewer go through its WAL: ~2x slower); fewer, bigger loads were faster and
     # no larger (40k backfill: 128 -> 256 took 25.5 -> 22.3 s; peaks 833-867 -> 777-894 MiB)
     load_mb: Annotated[float, Positive] = 256.0
-    # rows fetched ahead of the load, at most: enough to keep fetching while a load is written
-    # (40k backfill: 64 -> 128 took 28.3 -> 25.5 s; its peak stays that of the load)
+    # rows held ahead of the load, at most: fetched, and being fetched (at the size of the windows
+    # so far); enough to keep fetching while a load is written. Denser windows, fewer of them: an
+    # 80k backfill took 40.5 s and peaked at ~1,010 MiB with 128, 37.6 s / 1,089 with 192
     read_ahead_mb: Annotated[float, NotNegative] = 128.0
     # processes that parse and shape pages; 0: in the reader threads
     shaping_processes: Annotated[int, NotNegative] = 1
@@ -91,8 +92,9 @@ class DestinationSettings:
     # loading wide transcript rows (2.1 GiB at 40k records); bounded, it evicts to the file.
     duckdb_memory_limit: str = "512MB"  # empty: DuckDB's default
     # DuckDB's threads while a sync loads. The loads overlap the fetching, which sets the pace:
-    # one thread leaves the other cores to it, and builds one row group at a time (40k backfill,
-    # 2 cores: 16.1-16.9 -> 15.8-16.1 s, peak 922-941 -> 903-913 MiB). 0: one per core.
+    # one thread leaves the other cores to it (40k backfill, 2 cores: 16.1-16.9 -> 15.8-16.1 s,
+    # peak 922-941 -> 903-913 MiB), though a load alone is faster on all (bench_duckdb_load.py).
+    # 0: one per core.
     duckdb_threads: Annotated[int, NotNegative] = 1
 
 

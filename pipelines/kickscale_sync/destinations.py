@@ -45,7 +45,7 @@ CURRENT_KEYS = {
 # of at least one full row group straight into the file, compressed; a smaller one goes through
 # the WAL uncompressed and is rewritten at checkpoint. A load holds a few thousand conversations,
 # so with the default every transcript went to the WAL first: 40k of them in loads of 2,600 took
-# 13.1 s and 2,959 MiB of writes, against 6.4 s and 1,059 MiB here (`bench/bench_duckdb_load.py`).
+# 6.0 s and 1,133 MiB of writes, against 3.4 s and 109 MiB here (`bench/bench_duckdb_load.py`).
 LOAD_ROW_GROUP_ROWS = 2048
 # While loading: DuckDB buffers five row groups of an insert before writing them by default
 # (~130 MB each of 2,048 transcripts); one at a time bounds its memory for wide rows. And no
