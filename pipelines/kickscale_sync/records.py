@@ -428,6 +428,7 @@ def _transcript_row(
     record: dict[str, Any], endpoint: str, updated_at: datetime | None
 ) -> dict[str, Any] | None:
     value = record.get("transcript")
+    sent = None  # the transcript's JSON as the API sent it, when `_known_records` kept it so
     if isinstance(value, msgspec.Raw):
         sent = bytes(value)
         try:
@@ -437,41 +438,35 @@ def _transcript_row(
         else:
             if typed is None:
                 return None
-            spoken = " ".join(s.text or "" for s in typed)
-            text = "\n".join(f"{s.speaker or 'Unknown'}: {s.text or ''}" for s in typed)
-            return _transcript(record, endpoint, updated_at, len(typed), spoken, text, sent)
+            turns = [(s.speaker, s.text) for s in typed]
+            return _transcript(record, endpoint, updated_at, turns, sent)
     if value is None:
         return None
-    segments = value
-    if not isinstance(segments, list) or not all(isinstance(s, dict) for s in segments):
+    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
         raise BadRecord("transcript is not a list of segments")
+    turns = [(s.get("speaker"), s.get("text")) for s in value]
     try:
-        spoken = " ".join(segment.get("text") or "" for segment in segments)
-        text = "\n".join(
-            f"{s.get('speaker') or 'Unknown'}: {s.get('text') or ''}" for s in segments
-        )
+        return _transcript(record, endpoint, updated_at, turns, sent or orjson.dumps(value))
     except TypeError:
         raise BadRecord("a transcript segment's text is not a string") from None
-    segments_json = sent if isinstance(record["transcript"], msgspec.Raw) else orjson.dumps(value)
-    return _transcript(record, endpoint, updated_at, len(segments), spoken, text, segments_json)
 
 
 def _transcript(
     record: dict[str, Any],
     endpoint: str,
     updated_at: datetime | None,
-    segment_count: int,
-    spoken: str,
-    text: str,
+    turns: list[tuple[Any, Any]],
     segments_json: bytes,
 ) -> dict[str, Any]:
+    """The transcript row of (speaker, text) turns; a text that is not a string: TypeError."""
+    spoken = " ".join(said or "" for _, said in turns)
     return {
         "conversation_id": record["id"],
         "kind": endpoint[:-1],
         "updated_at": updated_at,
-        "segment_count": segment_count,
+        "segment_count": len(turns),
         "word_count": count_words(spoken),
-        "text": text,
+        "text": "\n".join(f"{speaker or 'Unknown'}: {said or ''}" for speaker, said in turns),
         "segments": segments_json,  # UTF-8 JSON; Arrow takes the bytes as a string
     }
 
