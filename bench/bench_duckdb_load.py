@@ -1,10 +1,12 @@
 """Loading transcripts into DuckDB: the default row group size against the sync's 2,048 rows.
 
 .venv/bin/python bench/bench_duckdb_load.py [--records 40000] [--rows-per-load 2600] [--threads 1]
+    [--transcript-words 4000] [--memory-limit 256MB]
 
-Shapes real sandbox transcripts into one Parquet file, then inserts them into a new DuckDB file
-in loads of `--rows-per-load` rows (one transaction each, as dlt does), both ways, on `--threads`
-DuckDB threads (1, as the sync loads; 0: one per core), and reports the seconds, the bytes this
+Shapes real sandbox transcripts into Parquet files of `--rows-per-load` rows, then inserts them
+into a new DuckDB file a file at a time (one transaction each, as dlt does), both ways, on `--threads`
+DuckDB threads (1, as the sync loads; 0: one per core) under DuckDB's `--memory-limit` (the
+sync's default), and reports the seconds, the bytes this
 process wrote (WAL, temp files, database), the file's size, and how far the process's own
 (anonymous) memory rose above where it was before the loads (DuckDB's cache emptied after each
 load, as in a sync).
@@ -24,6 +26,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 from common import sandbox_process
+from kickscale_sync.config import DestinationSettings
 from kickscale_sync.destinations import LOAD_ROW_GROUP_ROWS, LOADING_SETTINGS
 from kickscale_sync.records import TRANSCRIPTS_TABLE, shape_page
 
@@ -61,10 +64,14 @@ class PeakMemory:
             self.peak = max(self.peak, anonymous_mib())
 
 
-def transcripts(records: int, path: Path) -> int:
-    """Real transcripts from a sandbox, shaped as the sync shapes them, into one Parquet file."""
+def transcripts(records: int, words: int, rows_per_load: int, folder: Path) -> list[Path]:
+    """Real transcripts from a sandbox, shaped as the sync shapes them, one Parquet file a load.
+
+    Written as dlt writes a sync's load files: row groups of 256 rows (`sync.configure_dlt`).
+    """
     half = records // 2
     spec = ["--meetings", str(half), "--calls", str(half), "--start", "2024-12-01"]
+    spec += ["--transcript-words", str(words)]
     now = datetime.now(UTC)
     tables = []
     with (
@@ -90,37 +97,43 @@ def transcripts(records: int, path: Path) -> int:
                     break  # past the last page
                 tables.append(shaped.rows.tables[TRANSCRIPTS_TABLE])
     table = pa.concat_tables(tables)
-    pq.write_table(table, path, row_group_size=1000)
-    return table.num_rows
+    files = []
+    for number, offset in enumerate(range(0, table.num_rows, rows_per_load)):
+        files.append(folder / f"load_{number:04d}.parquet")
+        pq.write_table(table.slice(offset, rows_per_load), files[-1], row_group_size=256)
+    return files
 
 
-def evict_cache(con: duckdb.DuckDBPyConnection) -> None:
+def evict_cache(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
     con.execute("SET memory_limit = '1MB'")
-    con.execute("SET memory_limit = '512MB'")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
 
 
 def load(
-    source: Path, database: Path, rows_per_load: int, row_group_rows: int | None, threads: int
+    files: list[Path], database: Path, row_group_rows: int | None, threads: int, memory_limit: str
 ) -> str:
     # As the sync loads: its memory limit and loading settings (one row group buffered, no vacuum).
-    config = {"memory_limit": "512MB", "preserve_insertion_order": False, **LOADING_SETTINGS}
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False, **LOADING_SETTINGS}
     con = duckdb.connect(config={**config, **({"threads": threads} if threads else {})})
     option = f" (ROW_GROUP_SIZE {row_group_rows})" if row_group_rows else ""
     con.execute(f"ATTACH '{database}' AS db{option}")
-    con.execute(f"CREATE TABLE db.t AS SELECT * FROM read_parquet('{source}') LIMIT 0")
-    total = con.execute(f"SELECT count(*) FROM read_parquet('{source}')").fetchall()[0][0]
+    con.execute(f"CREATE TABLE db.t AS SELECT * FROM read_parquet('{files[0]}') LIMIT 0")
     before, started = written_mib(), time.perf_counter()
+    label = f"row groups of {row_group_rows:,}" if row_group_rows else "DuckDB's default row groups"
+    loaded = 0
     with PeakMemory() as memory:
-        for offset in range(0, total, rows_per_load):
-            con.execute(
-                f"INSERT INTO db.t SELECT * FROM read_parquet('{source}') "
-                f"LIMIT {rows_per_load} OFFSET {offset}"
-            )
-            evict_cache(con)  # as the sync does after each load (`Destination.release_cache`)
-        con.close()  # the final checkpoint counts too
+        try:
+            for file in files:  # one transaction a file, as dlt loads
+                con.execute(f"INSERT INTO db.t SELECT * FROM read_parquet('{file}')")
+                evict_cache(con, memory_limit)  # as the sync does (`Destination.release_cache`)
+                loaded += 1
+        except duckdb.Error as error:  # out of memory, or a commit that could not allocate
+            reason = str(error).splitlines()[0]
+            return f"  {label:30s} failed in load {loaded + 1} of {len(files)}: {reason}"
+        finally:
+            con.close()  # the final checkpoint counts too
     seconds, wrote = time.perf_counter() - started, written_mib() - before
     size = database.stat().st_size / 2**20
-    label = f"row groups of {row_group_rows:,}" if row_group_rows else "DuckDB's default row groups"
     rise = memory.peak - memory.before
     return (
         f"  {label:30s} {seconds:5.1f} s, wrote {wrote:6,.0f} MiB, file {size:,.0f} MiB, "
@@ -133,18 +146,21 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=40_000)
     parser.add_argument("--rows-per-load", type=int, default=2_600, help="about one 64 MB load")
     parser.add_argument("--threads", type=int, default=1, help="DuckDB's; 0: one per core")
+    parser.add_argument("--transcript-words", type=int, default=4_000, help="per 30 minutes")
+    parser.add_argument("--memory-limit", default=DestinationSettings.duckdb_memory_limit)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "transcripts.parquet"
-        rows = transcripts(args.records, source)
-        size = source.stat().st_size / 2**20
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        files = transcripts(args.records, args.transcript_words, args.rows_per_load, folder)
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        size = sum(f.stat().st_size for f in files) / 2**20
         print(
             f"{rows:,} transcripts ({size:,.0f} MiB of Parquet), loads of {args.rows_per_load:,}, "
-            f"{args.threads or 'all'} DuckDB thread(s)"
+            f"{args.threads or 'all'} DuckDB thread(s), memory limit {args.memory_limit}"
         )
         for row_group_rows in (None, LOAD_ROW_GROUP_ROWS):
-            database = Path(folder) / f"load_{row_group_rows}.duckdb"
-            print(load(source, database, args.rows_per_load, row_group_rows, args.threads))
+            database = folder / f"load_{row_group_rows}.duckdb"
+            print(load(files, database, row_group_rows, args.threads, args.memory_limit))
 
 
 if __name__ == "__main__":

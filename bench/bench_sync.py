@@ -37,7 +37,10 @@ def child(*args: str) -> dict:
 
 def sandbox_args(records: int) -> list[str]:
     half = str(records // 2)
+    # Longer or shorter conversations than the sandbox's 4,000 words a half hour.
+    words = os.environ.get("BENCH_TRANSCRIPT_WORDS")
     return [
+        *(["--transcript-words", words] if words else []),
         "--meetings",
         half,
         "--calls",

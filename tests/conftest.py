@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -23,6 +25,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 from kickscale_sync.config import DestinationSettings, Profile, SyncSettings
 from kickscale_sync.sandbox import Faults, Sandbox, WorkspaceSpec
+
+# Registered before anything imports Prefect and registers its exit handlers: this runs last.
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 HISTORY_START = datetime(2025, 10, 1, tzinfo=UTC)
 HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)  # the sandbox clock starts here: our "now"

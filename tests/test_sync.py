@@ -12,7 +12,7 @@ import pytest
 from kickscale_sync import settings as api
 from kickscale_sync.destinations import Destination
 from kickscale_sync.sandbox import Faults, Sandbox
-from kickscale_sync.sync import SyncError, SyncRequest, run_sync
+from kickscale_sync.sync import SyncError, SyncRequest, is_out_of_memory, run_sync
 
 from .conftest import HISTORY_END, HISTORY_START, small_spec
 
@@ -316,6 +316,26 @@ def test_duckdb_out_of_memory_names_the_setting_in_one_line(sandbox, profile_for
     assert "destination.duckdb_memory_limit = 2MB" in message
 
 
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data"), True),
+        # As a 40k backfill of long transcripts under 256 MB failed, inside dlt's load step:
+        (
+            duckdb.TransactionException(
+                "TransactionContext Error: Failed to commit: failed to pin block of size "
+                "256.0 KiB (244.1 MiB/244.1 MiB used)"
+            ),
+            True,
+        ),
+        (duckdb.TransactionException("TransactionContext Error: Conflict on tuple"), False),
+        (duckdb.IOException("IO Error: could not allocate file handle"), False),
+    ],
+)
+def test_what_counts_as_duckdb_running_out_of_memory(error, expected) -> None:
+    assert is_out_of_memory(error) is expected
+
+
 # ----------------------------------------------------------------------- Parquet destination
 def current_parquet(profile, table: str) -> list[tuple]:
     with duckdb.connect() as con:
@@ -350,6 +370,34 @@ def test_parquet_destination_publishes_one_current_row_per_id(make_sandbox, prof
         {r[0] for r in current_parquet(profile, "meetings")}
         | {r[0] for r in current_parquet(profile, "calls")}
     )
+
+
+def test_parquet_publish_out_of_memory_names_the_setting_in_one_line(sandbox, profile_for) -> None:
+    # The loads write Parquet without DuckDB; publishing current/ is where DuckDB's limit applies.
+    profile = profile_for(sandbox, kind="parquet").with_destination(duckdb_memory_limit="2MB")
+    with pytest.raises(SyncError) as raised:
+        sync(profile, HISTORY_END)
+    message = str(raised.value)
+    assert "\n" not in message and not raised.value.transient
+    assert "while reading or publishing" in message
+    assert "destination.duckdb_memory_limit = 2MB" in message
+
+
+def test_parquet_current_files_have_row_groups_bounded_by_size(
+    sandbox, profile_for, monkeypatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    # Wide transcript rows: a row group bounded by rows could outgrow the memory limit.
+    monkeypatch.setattr("kickscale_sync.destinations.PUBLISH_ROW_GROUP_BYTES", "256KB")
+    profile = profile_for(sandbox, kind="parquet")
+    sync(profile, HISTORY_END)
+    metadata = pq.ParquetFile(f"{profile.destination.path}/current/transcripts.parquet").metadata
+    assert metadata.num_rows == len(upstream(sandbox, "meetings")) + len(upstream(sandbox, "calls"))
+    assert metadata.num_row_groups > 1
+    # DuckDB closes a group once it passes the size, so each holds at most a chunk more.
+    sizes = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
+    assert max(sizes) < 4 * 256 * 1024, sizes
 
 
 def pq_rows(profile, table: str) -> int:

@@ -90,6 +90,9 @@ class DestinationSettings:
     analytics_database: str = "data/analytics.duckdb"  # where models go for the Parquet kind
     # DuckDB's own default is 80% of the machine, and it fills that with cached blocks while
     # loading wide transcript rows (2.1 GiB at 40k records); bounded, it evicts to the file.
+    # Not lower: 256 MB saved ~100 MiB on the sandbox's transcripts, but a 40k backfill of ones
+    # three times as long then failed to commit (loaded at 512: 58 s, peak 1.6 GiB). Shown by
+    # `bench_duckdb_load.py --transcript-words 12000 --rows-per-load 1300 --memory-limit 256MB`.
     duckdb_memory_limit: str = "512MB"  # empty: DuckDB's default
     # DuckDB's threads while a sync loads. The loads overlap the fetching, which sets the pace:
     # one thread leaves the other cores to it (40k backfill, 2 cores: 16.1-16.9 -> 15.8-16.1 s,

@@ -47,6 +47,8 @@ CURRENT_KEYS = {
 # so with the default every transcript went to the WAL first: 40k of them in loads of 2,600 took
 # 6.0 s and 1,133 MiB of writes, against 3.4 s and 109 MiB here (`bench/bench_duckdb_load.py`).
 LOAD_ROW_GROUP_ROWS = 2048
+# Parquet's current/ files: a row group closes at this size (needs preserve_insertion_order off).
+PUBLISH_ROW_GROUP_BYTES = "16MB"
 # While loading: DuckDB buffers five row groups of an insert before writing them by default
 # (~130 MB each of 2,048 transcripts); one at a time bounds its memory for wide rows. And no
 # vacuum at checkpoint: it merges every load's partial last row group with its neighbours,
@@ -335,9 +337,11 @@ class Destination:
                 final = f"{root}/current/{table}.parquet"
                 temporary = f"{root}/current/.{uuid.uuid4().hex}.tmp.parquet"
                 fs.makedirs(f"{root}/current", exist_ok=True)
-                # Small row groups: the writer holds a whole group, and transcript rows are wide.
+                # Row groups bounded by size: the writer holds a whole group, and transcript rows
+                # are wide (2,048 of them needed 512 MB; groups of 16 MB fit in 256).
                 con.execute(
-                    f"COPY ({query}) TO '{prefix}{temporary}' (FORMAT parquet, ROW_GROUP_SIZE 2048)",
+                    f"COPY ({query}) TO '{prefix}{temporary}' "
+                    f"(FORMAT parquet, ROW_GROUP_SIZE_BYTES '{PUBLISH_ROW_GROUP_BYTES}')",
                     [table] if gone else [],
                 ).fetchall()
                 fs.mv(temporary, final)  # a rename on local disks: readers see old or new

@@ -182,6 +182,11 @@ def run_sync(request: SyncRequest, on_progress: Callable[[str], None] | None = N
             _sync_into(pipeline, destination, client, request, now, summary, on_progress)
     except KickscaleError as error:
         raise SyncError(str(error), transient=isinstance(error, KickscaleUnavailable)) from None
+    except duckdb.Error as error:
+        if not is_out_of_memory(error):
+            raise
+        # Outside a load: reading what is loaded, keeping the newest transcripts, publishing.
+        raise _out_of_memory(destination, "reading or publishing the loaded data") from None
     finally:
         client.close()
         stats = client.stats
@@ -382,13 +387,8 @@ def _load(
                 transient=True,
             ) from None
         _raise_if_locked(destination, error)
-        if isinstance(cause, duckdb.OutOfMemoryException):
-            limit = destination.settings.duckdb_memory_limit or "DuckDB's default"
-            raise SyncError(
-                f"DuckDB ran out of memory while loading (destination.duckdb_memory_limit = "
-                f"{limit}): raise it in the profile, or lower sync.load_mb; a rerun continues "
-                "from the last committed load"
-            ) from None
+        if is_out_of_memory(cause):
+            raise _out_of_memory(destination, "loading", "or lower sync.load_mb") from None
         # DuckDB appends multi-line advice to its messages: the first line says what happened.
         reason = next(iter(str(cause).strip().splitlines()), type(cause).__name__)
         raise SyncError(
@@ -433,6 +433,25 @@ def _mark_deleted(
     _load(pipeline, destination, resource, summary, schema=pipeline.default_schema)
     destination.apply_deletions()
     return len(gone)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """DuckDB's own out-of-memory error, or a commit that could not get the memory it needed."""
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return True
+    text = str(error)
+    return isinstance(error, duckdb.TransactionException) and (
+        "could not allocate" in text or "failed to pin" in text
+    )
+
+
+def _out_of_memory(destination: Destination, step: str, advice: str = "") -> SyncError:
+    limit = destination.settings.duckdb_memory_limit or "DuckDB's default"
+    advice = f", {advice}" if advice else ""
+    return SyncError(
+        f"DuckDB ran out of memory while {step} (destination.duckdb_memory_limit = {limit}): "
+        f"raise it in the profile{advice}; a rerun continues from the last committed load"
+    )
 
 
 def _root_cause(error: BaseException) -> BaseException:
