@@ -83,7 +83,12 @@ def ours(
             window_days=float(window_days),
             concurrency=int(concurrency),
             requests_per_second=0,
-            windows_per_load=int(os.environ.get("BENCH_WINDOWS_PER_LOAD", "16")),
+            windows_per_load=int(
+                os.environ.get("BENCH_WINDOWS_PER_LOAD", SyncSettings.windows_per_load)
+            ),
+            conversations_per_load=int(
+                os.environ.get("BENCH_CONVERSATIONS_PER_LOAD", SyncSettings.conversations_per_load)
+            ),
             load_mb=float(os.environ.get("BENCH_LOAD_MB", SyncSettings.load_mb)),
             read_ahead_mb=float(os.environ.get("BENCH_READ_AHEAD_MB", SyncSettings.read_ahead_mb)),
             shaping_processes=int(

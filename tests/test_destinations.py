@@ -7,7 +7,7 @@ from pathlib import Path
 import dlt
 import duckdb
 import pytest
-from kickscale_sync.config import DestinationSettings
+from kickscale_sync.config import DestinationSettings, SyncSettings
 from kickscale_sync.destinations import LOAD_ROW_GROUP_ROWS, Destination, DestinationLocked
 
 
@@ -33,6 +33,11 @@ def test_dlt_loads_duckdb_with_the_bounded_cache_one_thread_and_small_row_groups
             "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('raw.wide')"
         ).fetchall()
     assert groups == [(3,)]
+
+
+def test_a_default_load_fills_a_row_group() -> None:
+    # Fewer conversations than a row group go through DuckDB's WAL and are written twice.
+    assert SyncSettings().conversations_per_load >= LOAD_ROW_GROUP_ROWS
 
 
 @pytest.mark.parametrize("name", ["memory", "main", "temp", "my data"])

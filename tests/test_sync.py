@@ -83,6 +83,27 @@ def test_loads_are_cut_by_size_and_reads_ahead_stay_in_budget(sandbox, profile_f
     assert not list(Path(tiny.destination.working_dir).rglob("*.parquet"))
 
 
+def test_loads_are_cut_by_conversations(sandbox, profile_for) -> None:
+    # ~21 meetings a week: a load takes weeks until it holds 50, however many windows that is.
+    profile = profile_for(sandbox, conversations_per_load=50, windows_per_load=64)
+    summary = sync(profile, HISTORY_END)
+    for endpoint in api.ENDPOINTS:
+        assert loaded(profile, endpoint) == upstream(sandbox, endpoint)
+        per_load = [
+            n
+            for (n,) in query(
+                profile,
+                f"SELECT count(*) FROM raw.{endpoint} GROUP BY _dlt_load_id ORDER BY _dlt_load_id",
+            )
+        ]
+        assert len(per_load) > 2  # not one load of all 14 windows
+        assert all(n >= 50 for n in per_load[:-1]), per_load  # only the last holds fewer
+        assert all(n < 50 + 40 for n in per_load), per_load  # a window more at most
+    assert summary.loads == max(
+        len(query(profile, f"SELECT DISTINCT _dlt_load_id FROM raw.{e}")) for e in api.ENDPOINTS
+    )
+
+
 def test_rerunning_changes_nothing(sandbox, profile_for) -> None:
     profile = profile_for(sandbox)
     sync(profile, HISTORY_END)

@@ -49,12 +49,16 @@ class SyncSettings:
     lookback_days: Annotated[float, NotNegative] = 14.0
     concurrency: Annotated[int, AtLeastOne] = 8
     requests_per_second: Annotated[float, NotNegative] = 20.0  # 0: no cap
-    # a load ends after this many windows per endpoint ...
+    # A load ends after this many windows per endpoint ...
     windows_per_load: Annotated[int, AtLeastOne] = 16
-    # ... or once it holds this much (Arrow) per endpoint, whichever first. Rows stream to dlt's
-    # files, so this is not held in memory. A load of 2,048+ transcripts DuckDB writes straight
-    # into the file (fewer go through its WAL: ~2x slower); fewer, bigger loads were faster and
-    # no larger (40k backfill: 128 -> 256 took 25.5 -> 22.3 s; peaks 833-867 -> 777-894 MiB)
+    # ... or once it holds this many conversations per endpoint, so that loads stay alike as the
+    # workspace grows denser (80k backfill: 40-45 s, 1,012 MiB -> 32.6-33.0 s, 914-925 MiB).
+    # DuckDB writes a load of a row group (2,048) or more straight into the file; a smaller one
+    # goes through its WAL. So not much less: with 2,048 each load's last, partial row group was
+    # tiny and the vacuum after a backfill slower (first nightly at 40k: 1.6 -> 2.8 s).
+    conversations_per_load: Annotated[int, AtLeastOne] = 3072
+    # ... or once it holds this much (Arrow) per endpoint: long transcripts. Rows stream to
+    # dlt's files, so this is not held in memory.
     load_mb: Annotated[float, Positive] = 256.0
     # rows held ahead of the load, at most: fetched, and being fetched (at the size of the windows
     # so far); enough to keep fetching while a load is written. Denser windows, fewer of them: an

@@ -57,16 +57,23 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class LoadLimits:
-    """Where one load stops: after `windows` windows or `nbytes` of rows (Arrow), per resource.
+    """Where one load stops, per resource: after `windows` windows, `nbytes` of rows (Arrow), or
+    `conversations` conversations, whichever comes first; 0 means no bound.
 
-    Bounding loads by size keeps memory flat however dense the data is; 0 means no bound.
+    Bounding loads by conversations and size, not only by windows, keeps them alike however
+    dense the data is.
     """
 
     windows: int = 0
     nbytes: int = 0
+    conversations: int = 0
 
-    def reached(self, windows: int, nbytes: int) -> bool:
-        return (0 < self.windows <= windows) or (0 < self.nbytes <= nbytes)
+    def reached(self, windows: int, nbytes: int, conversations: int = 0) -> bool:
+        return (
+            (0 < self.windows <= windows)
+            or (0 < self.nbytes <= nbytes)
+            or (0 < self.conversations <= conversations)
+        )
 
 
 @dataclass
@@ -156,13 +163,14 @@ def _windowed_resource(
     def conversations() -> Iterator[Any]:
         buffer = _TableBuffer()
         taken: list[Window] = []
-        nbytes = 0
+        nbytes = conversations = 0
         prefetcher = context.prefetcher or Prefetcher(context, [(endpoint, w) for w in pending])
-        while pending and not limits.reached(len(taken), nbytes):
+        while pending and not limits.reached(len(taken), nbytes, conversations):
             window = pending.popleft()
             rows = prefetcher.result(endpoint, window)
             taken.append(window)
             nbytes += rows.nbytes
+            conversations += rows.counts.get(endpoint, 0)
             if context.on_window:
                 context.on_window(endpoint, window, rows)
             yield from buffer.add(rows.tables)

@@ -305,7 +305,9 @@ def _load_in_batches(
         budget_bytes=int(settings.read_ahead_mb * MIB),
     )
     context.load_limits = LoadLimits(
-        windows=settings.windows_per_load, nbytes=int(settings.load_mb * MIB)
+        windows=settings.windows_per_load,
+        nbytes=int(settings.load_mb * MIB),
+        conversations=settings.conversations_per_load,
     )
     # Each load takes windows from the front of these until its limits are reached.
     pending = {endpoint: deque(plan.windows) for endpoint in request.endpoints}
