@@ -49,14 +49,16 @@ class SyncSettings:
     lookback_days: Annotated[float, NotNegative] = 14.0
     concurrency: Annotated[int, AtLeastOne] = 8
     requests_per_second: Annotated[float, NotNegative] = 20.0  # 0: no cap
-    # A load ends after this many windows per endpoint ...
-    windows_per_load: Annotated[int, AtLeastOne] = 16
-    # ... or once it holds this many conversations per endpoint, so that loads stay alike as the
-    # workspace grows denser (80k backfill: 40-45 s, 1,012 MiB -> 32.6-33.0 s, 914-925 MiB).
+    # A load ends once it holds this many conversations per endpoint, so that loads stay alike
+    # however dense the workspace (80k backfill: 40-45 s, 1,012 MiB -> 32.6-33.0 s, 914-925 MiB).
     # DuckDB writes a load of a row group (2,048) or more straight into the file; a smaller one
-    # goes through its WAL. So not much less: with 2,048 each load's last, partial row group was
-    # tiny and the vacuum after a backfill slower (first nightly at 40k: 1.6 -> 2.8 s).
+    # goes through its WAL. Not much less: with 2,048 each load's last, partial row group was
+    # tiny and the vacuum after a backfill slower (first nightly at 40k: 1.6 -> 2.8 s) ...
     conversations_per_load: Annotated[int, AtLeastOne] = 3072
+    # ... or after this many windows per endpoint: what a kill can cost in a sparse workspace.
+    # 16 cut a 10k workspace's loads at ~750 conversations, into the WAL (7.6-8.1 s, 780 MiB ->
+    # 6.9-7.1 s, 708-735 MiB with 64; 40k unchanged) ...
+    windows_per_load: Annotated[int, AtLeastOne] = 64
     # ... or once it holds this much (Arrow) per endpoint: long transcripts. Rows stream to
     # dlt's files, so this is not held in memory.
     load_mb: Annotated[float, Positive] = 256.0
