@@ -50,7 +50,7 @@ class SyncSettings:
     concurrency: Annotated[int, AtLeastOne] = 8
     requests_per_second: Annotated[float, NotNegative] = 20.0  # 0: no cap
     # A load ends once it holds this many conversations per endpoint, so that loads stay alike
-    # however dense the workspace (80k backfill: 40-45 s, 1,012 MiB -> 32.6-33.0 s, 914-925 MiB).
+    # however dense the workspace (80k backfill: 40-45 s, 1,012 MiB -> 32.6-33.0 s, 914-957 MiB).
     # DuckDB writes a load of a row group (2,048) or more straight into the file; a smaller one
     # goes through its WAL. Not much less: with 2,048 each load's last, partial row group was
     # tiny and the vacuum after a backfill slower (first nightly at 40k: 1.6 -> 2.8 s) ...

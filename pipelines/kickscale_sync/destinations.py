@@ -338,7 +338,7 @@ class Destination:
                 temporary = f"{root}/current/.{uuid.uuid4().hex}.tmp.parquet"
                 fs.makedirs(f"{root}/current", exist_ok=True)
                 # Row groups bounded by size: the writer holds a whole group, and transcript rows
-                # are wide (2,048 of them needed 512 MB; groups of 16 MB fit in 256).
+                # are wide (2,048 of them needed more than 256 MB at 40k; 16 MB groups fit).
                 con.execute(
                     f"COPY ({query}) TO '{prefix}{temporary}' "
                     f"(FORMAT parquet, ROW_GROUP_SIZE_BYTES '{PUBLISH_ROW_GROUP_BYTES}')",
