@@ -6,8 +6,10 @@ mid-flight. It imports only what shaping needs, not dlt or DuckDB.
 
 from __future__ import annotations
 
+import importlib.abc
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -39,11 +41,23 @@ def start_worker() -> None:
     a sync killed with SIGKILL (or by the OOM killer) left its worker behind, ~130 MiB, for good.
     """
     memory.configure()
+    sys.meta_path.insert(0, _WithoutPandas())
     parent = multiprocessing.parent_process()
     if parent is not None:
         watch = threading.Thread(target=_exit_with, args=(parent,), name="exit-with-the-sync")
         watch.daemon = True
         watch.start()
+
+
+class _WithoutPandas(importlib.abc.MetaPathFinder):
+    """Shaping never uses pandas, but `pyarrow.array` imports it on its first call, only to ask
+    whether the values are a pandas Series: ~37 MiB of the worker's memory for nothing. Refused,
+    pyarrow takes pandas for absent."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("the shaping worker does without pandas", name=name)
+        return None
 
 
 def _exit_with(parent: BaseProcess) -> None:
