@@ -12,7 +12,7 @@ import pytest
 from kickscale_sync import settings as api
 from kickscale_sync.destinations import Destination
 from kickscale_sync.sandbox import Faults, Sandbox
-from kickscale_sync.sync import SyncError, SyncRequest, is_out_of_memory, run_sync
+from kickscale_sync.sync import SyncError, SyncRequest, SyncSummary, is_out_of_memory, run_sync
 
 from .conftest import HISTORY_END, HISTORY_START, small_spec
 
@@ -68,6 +68,11 @@ def test_backfill_loads_every_record_exactly_once(sandbox, profile_for) -> None:
     assert summary.loads == 4  # 14 windows, 4 per load
     assert summary.requests == summary.pages + 1  # plus the credential check
     assert "calls" in summary.render() and "windows" in summary.render()
+
+
+def test_the_summary_counts_loads_in_words() -> None:
+    assert "14 windows in 1 load, " in SyncSummary(windows=14, loads=1).render()
+    assert "14 windows in 2 loads, " in SyncSummary(windows=14, loads=2).render()
 
 
 def test_loads_are_cut_by_size_and_reads_ahead_stay_in_budget(sandbox, profile_for) -> None:

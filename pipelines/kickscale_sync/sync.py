@@ -109,11 +109,15 @@ class SyncSummary:
         )
         lines = [
             f"synced {span}: {tables}; {unchanged} unchanged",
-            f"{self.windows} windows in {self.loads} loads, {self.pages} pages, {self.requests} requests, "
+            f"{self.windows} windows in {_count(self.loads, 'load')}, {self.pages} pages, {self.requests} requests, "
             f"{self.retries} retries, {sum(self.quarantined.values())} quarantined, {self.deleted} marked deleted, "
             f"{self.seconds:.1f}s",
         ]
         return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 class SyncError(RuntimeError):
