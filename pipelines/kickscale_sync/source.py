@@ -163,14 +163,14 @@ def _windowed_resource(
     def conversations() -> Iterator[Any]:
         buffer = _TableBuffer()
         taken: list[Window] = []
-        nbytes = conversations = 0
+        nbytes = conversations_taken = 0
         prefetcher = context.prefetcher or Prefetcher(context, [(endpoint, w) for w in pending])
-        while pending and not limits.reached(len(taken), nbytes, conversations):
+        while pending and not limits.reached(len(taken), nbytes, conversations_taken):
             window = pending.popleft()
             rows = prefetcher.result(endpoint, window)
             taken.append(window)
             nbytes += rows.nbytes
-            conversations += rows.counts.get(endpoint, 0)
+            conversations_taken += rows.counts.get(endpoint, 0)
             if context.on_window:
                 context.on_window(endpoint, window, rows)
             yield from buffer.add(rows.tables)

@@ -35,7 +35,8 @@ def shaping_pool(processes: int) -> Iterator[ProcessPoolExecutor | None]:
 
 
 def start_worker() -> None:
-    """Runs in each worker as it starts: the sync's memory settings, and an end with the sync.
+    """Runs in each worker as it starts: the sync's memory settings, no pandas (`_WithoutPandas`),
+    and an end with the sync.
 
     A worker waits on a queue whose write end it holds itself, so it never sees the sync go:
     a sync killed with SIGKILL (or by the OOM killer) left its worker behind, ~130 MiB, for good.
