@@ -54,17 +54,43 @@ def sandbox_args(records: int) -> list[str]:
     ]
 
 
+def check_exactly_once(run: dict, url: str) -> str:
+    """That the destination holds every conversation the sandbox serves, each once, with at most
+    one transcript: figures of a run that lost or doubled rows would mean nothing."""
+    visible = {
+        kind: counts["visible"]
+        for kind, counts in httpx.get(f"{url}/_sandbox/state").json()["counts"].items()
+    }
+    loaded = run["loaded"]
+    problems = [
+        f"{table}: {rows} rows, {keys} distinct ids, the sandbox serves {visible[table]}"
+        for table in ("meetings", "calls")
+        for rows, keys in [loaded[table]]
+        if not rows == keys == visible[table]
+    ]
+    transcripts, conversations = loaded["transcripts"], sum(visible.values())
+    if not transcripts[0] == transcripts[1] <= conversations:
+        problems.append(f"transcripts: {transcripts[0]} rows for {transcripts[1]} conversations")
+    if problems:
+        raise SystemExit("the sync did not load exactly once: " + "; ".join(problems))
+    return (
+        f"{loaded['meetings'][0]} meetings, {loaded['calls'][0]} calls, {transcripts[0]} "
+        "transcripts: one row per id, all the sandbox serves"
+    )
+
+
 def backfill(records: int, concurrency: int, window_days: float, workdir: str) -> tuple[dict, str]:
     with sandbox_process(*sandbox_args(records)) as (url, _):
         ours = child("ours", url, workdir, str(concurrency), str(window_days), END, START)
+        ours["verified"] = check_exactly_once(ours, url)
         # The nightly case: one day later, incremental with the 14-day lookback. The first one
         # after a backfill also vacuums what the backfill appended; the second is the usual night.
         nights = []
         for end in ("2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z"):
             httpx.post(f"{url}/_sandbox/advance", json={"days": 1}).raise_for_status()
-            nights.append(
-                child("ours", url, workdir, str(concurrency), str(window_days), end, START)
-            )
+            night = child("ours", url, workdir, str(concurrency), str(window_days), end, START)
+            night["verified"] = check_exactly_once(night, url)
+            nights.append(night)
     return {"backfill": ours, "nightly": nights}, url
 
 
@@ -109,6 +135,7 @@ def main() -> None:
             f"  rest_api:  {baseline['seconds']:.1f}s wall, {baseline['records'] / baseline['seconds']:,.0f} records/s, sequential, "
             f"peak {baseline['peak_rss_mb']:.0f} MiB: ours is {baseline['seconds'] / ours['seconds']:.1f}x faster"
         )
+    print(f"  verified:  {ours['verified']}")
     small_run = quarter["backfill"]
     print(
         f"  memory:    {small_run['records']} records peak {small_run['peak_rss_mb']:.0f} MiB; {ours['records']} records peak {ours['peak_rss_mb']:.0f} MiB"
@@ -117,7 +144,7 @@ def main() -> None:
         print(
             f"nightly ({label}: one new day, 14-day lookback): {night['requests']} requests, "
             f"{night['pages']} pages, {night['windows']} windows, {night['seconds']:.1f}s, "
-            f"{night['records']} new or changed records"
+            f"{night['records']} new or changed records; verified: {night['verified']}"
         )
 
 

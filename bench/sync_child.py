@@ -13,6 +13,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kickscale_sync.config import DestinationSettings
 
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 EXPAND = "user_client_augmentation,meeting_transcript"
@@ -67,7 +71,7 @@ def _rss_kib(pid: int) -> int:
 def ours(
     url: str, workdir: str, concurrency: str, window_days: str, end: str, start: str = "2024-12-01"
 ) -> dict:
-    from kickscale_sync.config import DestinationSettings, Profile, SyncSettings
+    from kickscale_sync.config import Profile, SyncSettings
     from kickscale_sync.sync import SyncRequest, run_sync
     from kickscale_sync.windows import parse_instant
 
@@ -96,22 +100,53 @@ def ours(
             ),
             transcripts=os.environ.get("BENCH_TRANSCRIPTS", "1") == "1",
         ),
-        destination=DestinationSettings(
-            kind=os.environ.get("BENCH_DESTINATION", "duckdb"),
-            path=f"{workdir}/ours.duckdb"
-            if os.environ.get("BENCH_DESTINATION", "duckdb") == "duckdb"
-            else f"{workdir}/lake",
-            working_dir=f"{workdir}/dlt",
-            duckdb_memory_limit=os.environ.get(
-                "BENCH_DUCKDB_MEMORY", DestinationSettings.duckdb_memory_limit
-            ),
-            duckdb_threads=int(
-                os.environ.get("BENCH_DUCKDB_THREADS", DestinationSettings.duckdb_threads)
-            ),
-        ),
+        destination=bench_destination(workdir),
     )
     summary = run_sync(SyncRequest(profile=profile, end=parse_instant(end), now=parse_instant(end)))
     return {**summary.as_dict(), "records": summary.rows["meetings"] + summary.rows["calls"]}
+
+
+def bench_destination(workdir: str) -> DestinationSettings:
+    from kickscale_sync.config import DestinationSettings
+
+    kind = os.environ.get("BENCH_DESTINATION", "duckdb")
+    return DestinationSettings(
+        kind=kind,
+        path=f"{workdir}/ours.duckdb" if kind == "duckdb" else f"{workdir}/lake",
+        working_dir=f"{workdir}/dlt",
+        duckdb_memory_limit=os.environ.get(
+            "BENCH_DUCKDB_MEMORY", DestinationSettings.duckdb_memory_limit
+        ),
+        duckdb_threads=int(
+            os.environ.get("BENCH_DUCKDB_THREADS", DestinationSettings.duckdb_threads)
+        ),
+    )
+
+
+def loaded_rows(settings: DestinationSettings) -> dict[str, list[int]]:
+    """[rows, distinct keys] of each table as analysts read it, to check that the run loaded
+    every conversation exactly once."""
+    import duckdb
+    import pyarrow.compute as pc
+    from kickscale_sync.destinations import Destination
+
+    tables = {"meetings": "id", "calls": "id", "transcripts": "conversation_id"}
+    if settings.kind == "duckdb":
+        with duckdb.connect(settings.path, read_only=True) as con:
+            return {
+                table: list(
+                    con.execute(
+                        f"select count(*), count(distinct {key}) from {settings.dataset}.{table}"
+                    ).fetchone()
+                )
+                for table, key in tables.items()
+            }
+    counts = {}
+    for table, key in tables.items():
+        current = Destination(settings).read_current(table, [key])
+        keys = current.column(key) if current is not None else None
+        counts[table] = [len(keys), pc.count_distinct(keys).as_py()] if keys is not None else [0, 0]
+    return counts
 
 
 def rest_api(url: str, workdir: str) -> dict:
@@ -176,4 +211,6 @@ if __name__ == "__main__":
     own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["peak_rss_mb"] = round(max(sampler.stop(), own_peak), 1)
     result["peak_rss_sync_mb"] = round(own_peak, 1)  # the sync process alone, without the worker
+    if mode == "ours":  # after the measured run: counting is not part of it
+        result["loaded"] = loaded_rows(bench_destination(rest[1]))
     print(json.dumps(result))
