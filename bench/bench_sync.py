@@ -54,42 +54,58 @@ def sandbox_args(records: int) -> list[str]:
     ]
 
 
-def check_exactly_once(run: dict, url: str) -> str:
+def sandbox_counts(url: str) -> dict[str, dict[str, int]]:
+    """Per endpoint, the conversations the sandbox serves ("visible") and has deleted so far."""
+    return httpx.get(f"{url}/_sandbox/state").json()["counts"]
+
+
+def check_exactly_once(run: dict, url: str, deleted_before: dict[str, int]) -> str:
     """That the destination holds every conversation the sandbox serves, each once, with at most
-    one transcript: figures of a run that lost or doubled rows would mean nothing."""
-    visible = {
-        kind: counts["visible"]
-        for kind, counts in httpx.get(f"{url}/_sandbox/state").json()["counts"].items()
-    }
-    loaded = run["loaded"]
-    problems = [
-        f"{table}: {rows} rows, {keys} distinct ids, the sandbox serves {visible[table]}"
-        for table in ("meetings", "calls")
-        for rows, keys in [loaded[table]]
-        if not rows == keys == visible[table]
-    ]
-    transcripts, conversations = loaded["transcripts"], sum(visible.values())
+    one transcript: figures of a run that lost or doubled rows would mean nothing.
+
+    An incremental sync does not see deletions (a `--full-refresh` marks them): conversations
+    deleted since `deleted_before` stay loaded (the sandbox deletes a conversation a day or more
+    after it was analysed, so the earlier run has loaded it).
+    """
+    counts, loaded = sandbox_counts(url), run["loaded"]
+    problems = []
+    for table in ("meetings", "calls"):
+        rows, keys = loaded[table]
+        kept = counts[table]["deleted"] - deleted_before.get(table, 0)
+        expected = counts[table]["visible"] + kept
+        if not rows == keys == expected:
+            problems.append(
+                f"{table}: {rows} rows, {keys} distinct ids, expected {expected} "
+                f"(the sandbox serves {counts[table]['visible']}, deleted {kept} since)"
+            )
+    transcripts, conversations = loaded["transcripts"], loaded["meetings"][0] + loaded["calls"][0]
     if not transcripts[0] == transcripts[1] <= conversations:
-        problems.append(f"transcripts: {transcripts[0]} rows for {transcripts[1]} conversations")
+        problems.append(
+            f"transcripts: {transcripts[0]} rows, {transcripts[1]} distinct conversations "
+            f"of {conversations}"
+        )
     if problems:
-        raise SystemExit("the sync did not load exactly once: " + "; ".join(problems))
+        raise SystemExit(
+            f"the sync did not load exactly once ({run['range']}): " + "; ".join(problems)
+        )
     return (
         f"{loaded['meetings'][0]} meetings, {loaded['calls'][0]} calls, {transcripts[0]} "
-        "transcripts: one row per id, all the sandbox serves"
+        "transcripts: one row per id, as many as the sandbox has served"
     )
 
 
 def backfill(records: int, concurrency: int, window_days: float, workdir: str) -> tuple[dict, str]:
     with sandbox_process(*sandbox_args(records)) as (url, _):
+        deleted = {kind: counts["deleted"] for kind, counts in sandbox_counts(url).items()}
         ours = child("ours", url, workdir, str(concurrency), str(window_days), END, START)
-        ours["verified"] = check_exactly_once(ours, url)
+        ours["verified"] = check_exactly_once(ours, url, deleted)
         # The nightly case: one day later, incremental with the 14-day lookback. The first one
         # after a backfill also vacuums what the backfill appended; the second is the usual night.
         nights = []
         for end in ("2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z"):
             httpx.post(f"{url}/_sandbox/advance", json={"days": 1}).raise_for_status()
             night = child("ours", url, workdir, str(concurrency), str(window_days), end, START)
-            night["verified"] = check_exactly_once(night, url)
+            night["verified"] = check_exactly_once(night, url, deleted)
             nights.append(night)
     return {"backfill": ours, "nightly": nights}, url
 
