@@ -4,8 +4,9 @@
 
 Reports records/s, pages, wall time and peak memory of our sync beside the network floor
 (pages x latency / concurrency) and beside a plain sequential dlt `rest_api` configuration of the
-same endpoints; memory at a quarter of the size (flat as the workspace grows); and the nightly
-case (one day of new data with the 14-day lookback).
+same endpoints; memory at a quarter of the size (flat as the workspace grows); the nightly case
+(one day of new data with the 14-day lookback); and a full refresh after it. Each run's result is
+checked against the sandbox's own counts (`check_exactly_once`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ LATENCY_S = 0.2
 START, END = "2024-12-01", "2026-12-01T00:00:00Z"
 
 
-def child(*args: str) -> dict:
+def child(*args: str, **env: str) -> dict:
     result = subprocess.run(
-        [sys.executable, str(HERE / "sync_child.py"), *args], capture_output=True, text=True
+        [sys.executable, str(HERE / "sync_child.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
     )
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
@@ -63,20 +67,22 @@ def check_exactly_once(run: dict, url: str, deleted_before: dict[str, int]) -> s
     """That the destination holds every conversation the sandbox serves, each once, with at most
     one transcript: figures of a run that lost or doubled rows would mean nothing.
 
-    An incremental sync does not see deletions (a `--full-refresh` marks them): conversations
-    deleted since `deleted_before` stay loaded (the sandbox deletes a conversation a day or more
-    after it was analysed, so the earlier run has loaded it).
+    Conversations deleted upstream since `deleted_before` stay loaded (the sandbox deletes a
+    conversation a day or more after it was analysed, so the earlier run has loaded it): an
+    incremental sync does not see deletions; a full refresh marks them deleted.
     """
     counts, loaded = sandbox_counts(url), run["loaded"]
     problems = []
     for table in ("meetings", "calls"):
-        rows, keys = loaded[table]
-        kept = counts[table]["deleted"] - deleted_before.get(table, 0)
-        expected = counts[table]["visible"] + kept
-        if not rows == keys == expected:
+        rows, keys, marked = loaded[table]
+        gone = counts[table]["deleted"] - deleted_before.get(table, 0)
+        expected = counts[table]["visible"] + gone
+        expected_marked = gone if run["full_refresh"] else 0
+        if not (rows == keys == expected and marked == expected_marked):
             problems.append(
-                f"{table}: {rows} rows, {keys} distinct ids, expected {expected} "
-                f"(the sandbox serves {counts[table]['visible']}, deleted {kept} since)"
+                f"{table}: {rows} rows, {keys} distinct ids, {marked} marked deleted; expected "
+                f"{expected} and {expected_marked} (the sandbox serves {counts[table]['visible']}, "
+                f"deleted {gone} since the backfill)"
             )
     transcripts, conversations = loaded["transcripts"], loaded["meetings"][0] + loaded["calls"][0]
     if not transcripts[0] == transcripts[1] <= conversations:
@@ -88,9 +94,10 @@ def check_exactly_once(run: dict, url: str, deleted_before: dict[str, int]) -> s
         raise SystemExit(
             f"the sync did not load exactly once ({run['range']}): " + "; ".join(problems)
         )
+    marked = loaded["meetings"][2] + loaded["calls"][2]
     return (
         f"{loaded['meetings'][0]} meetings, {loaded['calls'][0]} calls, {transcripts[0]} "
-        "transcripts: one row per id, as many as the sandbox has served"
+        f"transcripts: one row per id, as many as the sandbox has served; {marked} marked deleted"
     )
 
 
@@ -107,7 +114,19 @@ def backfill(records: int, concurrency: int, window_days: float, workdir: str) -
             night = child("ours", url, workdir, str(concurrency), str(window_days), end, START)
             night["verified"] = check_exactly_once(night, url, deleted)
             nights.append(night)
-    return {"backfill": ours, "nightly": nights}, url
+        # A full re-scan: every conversation deleted upstream since the backfill is marked so.
+        rescan = child(
+            "ours",
+            url,
+            workdir,
+            str(concurrency),
+            str(window_days),
+            end,
+            START,
+            BENCH_FULL_REFRESH="1",
+        )
+        rescan["verified"] = check_exactly_once(rescan, url, deleted)
+    return {"backfill": ours, "nightly": nights, "full_refresh": rescan}, url
 
 
 def describe_options() -> str:
@@ -162,6 +181,12 @@ def main() -> None:
             f"{night['pages']} pages, {night['windows']} windows, {night['seconds']:.1f}s, "
             f"{night['records']} new or changed records; verified: {night['verified']}"
         )
+    rescan = results["full_refresh"]
+    print(
+        f"full refresh (a re-scan of the two years): {rescan['requests']} requests, "
+        f"{rescan['seconds']:.1f}s, {rescan['records']} new or changed records, "
+        f"{rescan['deleted']} marked deleted; verified: {rescan['verified']}"
+    )
 
 
 if __name__ == "__main__":

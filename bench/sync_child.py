@@ -102,8 +102,20 @@ def ours(
         ),
         destination=bench_destination(workdir),
     )
-    summary = run_sync(SyncRequest(profile=profile, end=parse_instant(end), now=parse_instant(end)))
-    return {**summary.as_dict(), "records": summary.rows["meetings"] + summary.rows["calls"]}
+    full_refresh = os.environ.get("BENCH_FULL_REFRESH") == "1"
+    summary = run_sync(
+        SyncRequest(
+            profile=profile,
+            end=parse_instant(end),
+            now=parse_instant(end),
+            full_refresh=full_refresh,
+        )
+    )
+    return {
+        **summary.as_dict(),
+        "records": summary.rows["meetings"] + summary.rows["calls"],
+        "full_refresh": full_refresh,
+    }
 
 
 def bench_destination(workdir: str) -> DestinationSettings:
@@ -124,28 +136,32 @@ def bench_destination(workdir: str) -> DestinationSettings:
 
 
 def loaded_rows(settings: DestinationSettings) -> dict[str, list[int]]:
-    """[rows, distinct keys] of each table as analysts read it, to check that the run loaded
-    every conversation exactly once."""
+    """[rows, distinct keys, rows marked deleted] of each table as analysts read it, to check
+    that the run loaded every conversation exactly once."""
     import duckdb
     import pyarrow.compute as pc
     from kickscale_sync.destinations import Destination
 
     tables = {"meetings": "id", "calls": "id", "transcripts": "conversation_id"}
-    if settings.kind == "duckdb":
-        with duckdb.connect(settings.path, read_only=True) as con:
-            return {
-                table: list(
-                    con.execute(
-                        f"select count(*), count(distinct {key}) from {settings.dataset}.{table}"
-                    ).fetchone()
-                )
-                for table, key in tables.items()
-            }
     counts = {}
     for table, key in tables.items():
-        current = Destination(settings).read_current(table, [key])
-        keys = current.column(key) if current is not None else None
-        counts[table] = [len(keys), pc.count_distinct(keys).as_py()] if keys is not None else [0, 0]
+        marked = "deleted_at" if key == "id" else "null"
+        if settings.kind == "duckdb":
+            with duckdb.connect(settings.path, read_only=True) as con:
+                counts[table] = list(
+                    con.execute(
+                        f"select count(*), count(distinct {key}), count({marked}) "
+                        f"from {settings.dataset}.{table}"
+                    ).fetchone()
+                )
+            continue
+        columns = [key, "deleted_at"] if key == "id" else [key]
+        current = Destination(settings).read_current(table, columns)
+        if current is None:
+            counts[table] = [0, 0, 0]
+            continue
+        deleted = current.num_rows - current.column("deleted_at").null_count if key == "id" else 0
+        counts[table] = [current.num_rows, pc.count_distinct(current.column(key)).as_py(), deleted]
     return counts
 
 
