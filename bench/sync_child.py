@@ -148,11 +148,20 @@ def loaded_rows(settings: DestinationSettings) -> dict[str, list[int]]:
         marked = "deleted_at" if key == "id" else "null"
         if settings.kind == "duckdb":
             with duckdb.connect(settings.path, read_only=True) as con:
-                counts[table] = list(
-                    con.execute(
-                        f"select count(*), count(distinct {key}), count({marked}) "
-                        f"from {settings.dataset}.{table}"
-                    ).fetchone()
+                exists = con.execute(
+                    "select count(*) from information_schema.tables "
+                    "where table_schema = ? and table_name = ?",
+                    [settings.dataset, table],
+                ).fetchone()[0]
+                counts[table] = (
+                    list(
+                        con.execute(
+                            f"select count(*), count(distinct {key}), count({marked}) "
+                            f"from {settings.dataset}.{table}"
+                        ).fetchone()
+                    )
+                    if exists
+                    else [0, 0, 0]
                 )
             continue
         columns = [key, "deleted_at"] if key == "id" else [key]
