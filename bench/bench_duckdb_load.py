@@ -4,12 +4,11 @@
     [--transcript-words 4000] [--memory-limit 256MB]
 
 Shapes real sandbox transcripts into Parquet files of `--rows-per-load` rows, then inserts them
-into a new DuckDB file a file at a time (one transaction each, as dlt does), both ways, on `--threads`
-DuckDB threads (1, as the sync loads; 0: one per core) under DuckDB's `--memory-limit` (the
-sync's default), and reports the seconds, the bytes this
-process wrote (WAL, temp files, database), the file's size, and how far the process's own
-(anonymous) memory rose above where it was before the loads (DuckDB's cache emptied after each
-load, as in a sync).
+into a new DuckDB file a file at a time (one transaction each, as dlt does), both ways, on
+`--threads` DuckDB threads (1, as the sync loads; 0: one per core) under `--memory-limit` (the
+sync's default). Reports the seconds, the bytes this process wrote (WAL, temp files, database),
+the file's size, and how far the process's own (anonymous) memory rose above where it was before
+the loads (DuckDB's cache emptied after each load, as in a sync).
 """
 
 from __future__ import annotations

@@ -143,27 +143,29 @@ def loaded_rows(settings: DestinationSettings) -> dict[str, list[int]]:
     from kickscale_sync.destinations import Destination
 
     tables = {"meetings": "id", "calls": "id", "transcripts": "conversation_id"}
+    if settings.kind == "duckdb":
+        with duckdb.connect(settings.path, read_only=True) as con:
+            present = {
+                name
+                for (name,) in con.execute(
+                    "select table_name from information_schema.tables where table_schema = ?",
+                    [settings.dataset],
+                ).fetchall()
+            }
+            marked = {"id": "deleted_at", "conversation_id": "null"}  # transcripts are not marked
+            return {
+                table: list(
+                    con.execute(
+                        f"select count(*), count(distinct {key}), count({marked[key]}) "
+                        f"from {settings.dataset}.{table}"
+                    ).fetchone()
+                )
+                if table in present
+                else [0, 0, 0]  # a sync without transcripts has no transcripts table
+                for table, key in tables.items()
+            }
     counts = {}
     for table, key in tables.items():
-        marked = "deleted_at" if key == "id" else "null"
-        if settings.kind == "duckdb":
-            with duckdb.connect(settings.path, read_only=True) as con:
-                exists = con.execute(
-                    "select count(*) from information_schema.tables "
-                    "where table_schema = ? and table_name = ?",
-                    [settings.dataset, table],
-                ).fetchone()[0]
-                counts[table] = (
-                    list(
-                        con.execute(
-                            f"select count(*), count(distinct {key}), count({marked}) "
-                            f"from {settings.dataset}.{table}"
-                        ).fetchone()
-                    )
-                    if exists
-                    else [0, 0, 0]
-                )
-            continue
         columns = [key, "deleted_at"] if key == "id" else [key]
         current = Destination(settings).read_current(table, columns)
         if current is None:
